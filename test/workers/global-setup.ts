@@ -1,0 +1,15 @@
+// Starts a real origin on loopback (as a child process) for the Worker tests and tells them where it is.
+import type { TestProject } from "vitest/node";
+import { spawnOrigin } from "../support/spawn-origin.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    originUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const origin = await spawnOrigin();
+  project.provide("originUrl", origin.url);
+  return () => origin.stop();
+}

@@ -1,0 +1,88 @@
+// Forwards a request to the origin with its body streamed and capped, and maps origin failures to clear errors.
+import type { Context } from "hono";
+import type { Config } from "../config.ts";
+import { OutpostError } from "../errors.ts";
+import type { AppEnv } from "../types.ts";
+import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
+
+/** Counts bytes as they stream and fails the stream before the one chunk that would pass the cap. */
+function capStream(body: ReadableStream<Uint8Array>, cap: number) {
+  let seen = 0;
+  let exceeded = false;
+  const stream = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > cap) {
+          exceeded = true;
+          controller.error(new Error("request body over the cap"));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return { stream, exceeded: () => exceeded };
+}
+
+export interface ProxyOptions {
+  /** Headers the caller adds for the origin (e.g. a signed assertion), set after stripping. */
+  extraHeaders?: Record<string, string>;
+}
+
+export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options: ProxyOptions = {}): Promise<Response> {
+  const req = c.req.raw;
+  const incomingUrl = new URL(req.url);
+  const target = new URL(incomingUrl.pathname + incomingUrl.search, config.originUrl);
+  const websocket = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+
+  const headers = forwardRequestHeaders(req.headers, {
+    clientIp: req.headers.get("cf-connecting-ip") ?? "127.0.0.1",
+    publicUrl: config.publicUrl ?? incomingUrl,
+    requestId: c.get("requestId"),
+    websocket,
+  });
+  for (const [k, v] of Object.entries(options.extraHeaders ?? {})) headers.set(k, v);
+
+  let body: ReadableStream<Uint8Array> | null = null;
+  let exceeded = () => false;
+  if (req.body && req.method !== "GET" && req.method !== "HEAD") {
+    // A declared length was checked against the cap already; only unknown lengths need counting.
+    if (req.headers.has("content-length")) body = req.body;
+    else ({ stream: body, exceeded } = capStream(req.body, config.maxBodyBytes));
+  }
+
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("origin timeout")), config.originTimeoutMs);
+  let upstream: Response;
+  try {
+    upstream = await fetch(target, {
+      method: req.method,
+      headers,
+      body,
+      redirect: "manual",
+      signal: abort.signal,
+    });
+  } catch (err) {
+    if (exceeded()) throw tooLarge(config);
+    if (abort.signal.aborted) {
+      throw new OutpostError("ORIGIN_TIMEOUT", 504, "The origin did not answer in time.", { detail: String(err) });
+    }
+    throw new OutpostError("ORIGIN_UNREACHABLE", 502, "The origin is not reachable.", { detail: String(err) });
+  } finally {
+    clearTimeout(timer);
+  }
+
+  // Cloudflare answers 530 when the tunnel has no connector: the origin is offline, not broken.
+  if (upstream.status === 530) {
+    throw new OutpostError("ORIGIN_UNREACHABLE", 502, "The origin is not reachable.", { detail: "tunnel 530" });
+  }
+  if (upstream.webSocket) return upstream;
+  return new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: forwardResponseHeaders(upstream.headers),
+  });
+}
+
+function tooLarge(config: Config): OutpostError {
+  return new OutpostError("PAYLOAD_TOO_LARGE", 413, `The request body is larger than ${config.maxBodyBytes} bytes.`);
+}

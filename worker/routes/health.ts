@@ -1,0 +1,57 @@
+// Liveness (/health, never touches the origin) and readiness (/ready, checks config and the origin).
+import { Hono } from "hono";
+import { version } from "../../package.json";
+import { getConfig } from "../config.ts";
+import type { AppEnv } from "../types.ts";
+
+let startedAt = 0;
+
+export interface ReadyCheck {
+  ok: boolean;
+  /** Setting names or a short reason; never a setting's value. */
+  problems?: string[];
+  latencyMs?: number;
+}
+
+export const health = new Hono<AppEnv>();
+
+health.get("/health", (c) => {
+  // Date.now() is frozen at 0 outside a request in workerd, so the clock starts at the first request.
+  if (startedAt === 0) startedAt = Date.now();
+  const config = getConfig(c.env);
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    status: "ok",
+    version,
+    uptime: Math.floor((Date.now() - startedAt) / 1000),
+    services: { edge: "ok", config: config.ok ? "ok" : "invalid" },
+  });
+});
+
+health.get("/ready", async (c) => {
+  const result = getConfig(c.env);
+  const checks: Record<string, ReadyCheck> = {};
+  if (!result.ok) {
+    checks.config = { ok: false, problems: result.problems.map((p) => `${p.setting} ${p.reason}`) };
+    checks.origin = { ok: false, problems: ["not checked: configuration is invalid"] };
+  } else {
+    checks.config = { ok: true };
+    checks.origin = await checkOrigin(result.config.originUrl, result.config.readyTimeoutMs);
+  }
+  const ready = Object.values(checks).every((check) => check.ok);
+  c.header("Cache-Control", "no-store");
+  return c.json({ ready, checks }, ready ? 200 : 503);
+});
+
+async function checkOrigin(originUrl: URL, timeoutMs: number): Promise<ReadyCheck> {
+  const started = performance.now();
+  try {
+    const res = await fetch(new URL("/health", originUrl), { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    const latencyMs = Math.round(performance.now() - started);
+    return res.ok ? { ok: true, latencyMs } : { ok: false, problems: [`origin answered ${res.status}`], latencyMs };
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    return { ok: false, problems: [timedOut ? "origin timed out" : "origin unreachable"] };
+  }
+}

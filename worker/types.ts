@@ -1,0 +1,14 @@
+// The Hono environment shared by every route and middleware of the edge Worker.
+import type { Config } from "./config.ts";
+
+export interface Vars {
+  requestId: string;
+  /** Log-only detail of a failure; never sent to clients. */
+  errorDetail: string;
+  config: Config;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: Vars;
+}
