@@ -1,12 +1,7 @@
 // Starts a real origin on loopback (as a child process) for the Worker tests and tells them where it is.
+/// <reference path="./provided.d.ts" />
 import type { TestProject } from "vitest/node";
 import { spawnOrigin } from "../support/spawn-origin.ts";
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    originUrl: string;
-  }
-}
 
 export default async function setup(project: TestProject) {
   const origin = await spawnOrigin();
