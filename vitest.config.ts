@@ -1,6 +1,13 @@
 // Two test projects: Worker and Durable Object tests inside workerd, and Node-side tests (origin, CLI, end to end).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { generateKeyPairSync } from "node:crypto";
 import { defineConfig } from "vitest/config";
+
+/** A fresh ES256 private JWK per test run: no key is ever committed. */
+function signingKey(kid: string): string {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  return JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid, alg: "ES256" });
+}
 
 export default defineConfig({
   test: {
@@ -19,6 +26,15 @@ export default defineConfig({
                 PROXY_PATHS: "/api/*,/socket.io/*",
                 ORIGIN_TIMEOUT_MS: "1000",
                 READY_TIMEOUT_MS: "500",
+                AUTH_PROVIDER: "outpost",
+                OUTPOST_SIGNING_KEY: signingKey("test-current"),
+                // Test-only: the private half of a rotated key, so tests can mint tokens it signed.
+                TEST_PREVIOUS_SIGNING_KEY: signingKey("test-previous"),
+                OWNER_EMAILS: "owner@example.com",
+                MEMBER_EMAILS: "member@example.com",
+                VIEWER_EMAILS: "viewer@example.com",
+                ORIGIN_AUDIENCE: "origin",
+                MAX_TOKEN_AGE_SECONDS: "86400",
               },
             },
           }),

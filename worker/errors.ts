@@ -12,7 +12,20 @@ export type ErrorCode =
   | "CONFIG_INVALID"
   | "ORIGIN_UNREACHABLE"
   | "ORIGIN_TIMEOUT"
-  | "INTERNAL";
+  | "AUTH_REQUIRED"
+  | "AUTH_INVALID"
+  | "FORBIDDEN"
+  | "RATE_LIMITED"
+  | "CONFLICT"
+  | "INTERNAL"
+  // OAuth device-flow errors keep their RFC 8628 names so clients can branch on them.
+  | "authorization_pending"
+  | "slow_down"
+  | "access_denied"
+  | "expired_token"
+  | "invalid_grant"
+  | "invalid_request"
+  | "unsupported_grant_type";
 
 /** An error the edge answers with; `message` is safe to show to clients, `detail` goes to logs only. */
 export class OutpostError extends Error {

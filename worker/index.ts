@@ -1,12 +1,15 @@
-// The Outpost edge Worker: health, CORS, guards, and the proxy to the origin; the SPA is served from static assets.
+// The Outpost edge Worker: health, identity, CORS, guards, and the authenticated proxy to the origin.
 import { Hono } from "hono";
-import { getConfig, isProxyPath } from "./config.ts";
-import { errorBody, errorResponse, OutpostError } from "./errors.ts";
+import { errorBody, errorResponse } from "./errors.ts";
 import { edgeCors } from "./middleware/cors.ts";
 import { guard } from "./middleware/guard.ts";
 import { requestLog } from "./middleware/request-log.ts";
-import { proxyToOrigin } from "./proxy/index.ts";
+import { authRoutes } from "./routes/auth.ts";
+import { devices } from "./routes/devices.ts";
+import { gatewayPending } from "./routes/gateway.ts";
 import { health } from "./routes/health.ts";
+import { scopedAccess } from "./routes/scoped.ts";
+import { wellKnown } from "./routes/well-known.ts";
 import type { AppEnv } from "./types.ts";
 
 export const app = new Hono<AppEnv>();
@@ -15,26 +18,15 @@ app.use(requestLog());
 app.use(guard());
 app.use(edgeCors());
 app.route("/", health);
-
-app.all("*", async (c, next) => {
-  const result = getConfig(c.env);
-  if (!result.ok) {
-    throw new OutpostError("CONFIG_INVALID", 503, "The gateway is not configured; see /ready.", {
-      detail: result.problems.map((p) => p.setting).join(","),
-    });
-  }
-  c.set("config", result.config);
-  const path = new URL(c.req.url).pathname;
-  if (!isProxyPath(result.config, path)) return next();
-  const websocket = c.req.header("upgrade")?.toLowerCase() === "websocket";
-  const origin = c.req.header("origin");
-  if (websocket && origin && !result.config.corsOrigins.has(origin)) {
-    throw new OutpostError("FORBIDDEN_ORIGIN", 403, "WebSocket connections from this origin are not allowed.");
-  }
-  return proxyToOrigin(c, result.config);
-});
+app.route("/", wellKnown);
+app.route("/", authRoutes);
+app.route("/", scopedAccess);
+// Edge-owned /api routes come before the proxy's catch-all.
+app.route("/", devices);
+app.route("/", gatewayPending);
 
 app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));
 app.onError((err, c) => errorResponse(c, err));
 
 export default app satisfies ExportedHandler<Env>;
+export { AccountDO } from "../durable-objects/account.ts";

@@ -1,4 +1,5 @@
 // The Hono environment shared by every route and middleware of the edge Worker.
+import type { Identity } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 
 export interface Vars {
@@ -6,6 +7,7 @@ export interface Vars {
   /** Log-only detail of a failure; never sent to clients. */
   errorDetail: string;
   config: Config;
+  identity: Identity;
 }
 
 export interface AppEnv {

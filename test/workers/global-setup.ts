@@ -1,10 +1,23 @@
-// Starts a real origin on loopback (as a child process) for the Worker tests and tells them where it is.
+// Starts a real origin (child process) and a Supabase-like JWKS server on loopback for the Worker tests.
 /// <reference path="./provided.d.ts" />
 import type { TestProject } from "vitest/node";
+import { startJwksServer } from "../support/jwks-server.ts";
+import { es256KeyPair, rs256KeyPair } from "../support/keys.ts";
 import { spawnOrigin } from "../support/spawn-origin.ts";
 
 export default async function setup(project: TestProject) {
   const origin = await spawnOrigin();
+  const es = await es256KeyPair("sb-es-1");
+  const rs = await rs256KeyPair("sb-rs-1");
+  const stranger = await es256KeyPair("sb-es-1");
+  const jwks = await startJwksServer([es.publicJwk, rs.publicJwk]);
   project.provide("originUrl", origin.url);
-  return () => origin.stop();
+  project.provide("supabaseUrl", jwks.url);
+  project.provide("supabaseEs256", es.privateJwk);
+  project.provide("supabaseRs256", rs.privateJwk);
+  project.provide("strangerEs256", stranger.privateJwk);
+  return async () => {
+    await jwks.close();
+    await origin.stop();
+  };
 }

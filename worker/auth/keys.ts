@@ -1,0 +1,71 @@
+// Imports signing and verification keys once per isolate: Outpost's own ES256 keys and the Supabase JWKS.
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JSONWebKeySet, type JWK } from "jose";
+import type { AuthConfig } from "./config.ts";
+
+export interface Signer {
+  kid: string;
+  key: CryptoKey;
+}
+
+const signers = new Map<string, Promise<Signer>>();
+const localSets = new Map<string, { jwks: JSONWebKeySet; keySet: ReturnType<typeof createLocalJWKSet> }>();
+const remoteSets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const secrets = new Map<string, Uint8Array>();
+
+/** How long an unknown kid must wait before the Supabase JWKS is fetched again. */
+export const JWKS_COOLDOWN_MS = 30_000;
+/** How long a fetched JWKS is trusted before it is refreshed. */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
+
+export function getSigner(auth: AuthConfig): Promise<Signer> {
+  const cacheKey = `${auth.signingKey.kid}:${auth.signingKey.d}`;
+  let signer = signers.get(cacheKey);
+  if (!signer) {
+    signer = importJWK({ ...auth.signingKey, alg: "ES256" }, "ES256").then((key) => ({
+      kid: auth.signingKey.kid,
+      key: key as CryptoKey,
+    }));
+    // A failed import must not stay cached.
+    signer.catch(() => signers.delete(cacheKey));
+    signers.set(cacheKey, signer);
+  }
+  return signer;
+}
+
+function publicPart(jwk: JWK & { kid: string }): JWK {
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid: jwk.kid, alg: "ES256", use: "sig" };
+}
+
+/** The public keys of Outpost's issuer: the current signing key first, then rotated ones still honoured. */
+export function ownKeys(auth: AuthConfig) {
+  const cacheKey = [auth.signingKey, ...auth.previousKeys].map((k) => `${k.kid}:${k.x}`).join("|");
+  let entry = localSets.get(cacheKey);
+  if (!entry) {
+    const jwks = { keys: [publicPart(auth.signingKey), ...auth.previousKeys.map(publicPart)] };
+    entry = { jwks, keySet: createLocalJWKSet(jwks) };
+    localSets.set(cacheKey, entry);
+  }
+  return entry;
+}
+
+export function supabaseKeySet(jwksUrl: string) {
+  let set = remoteSets.get(jwksUrl);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(jwksUrl), {
+      cooldownDuration: JWKS_COOLDOWN_MS,
+      cacheMaxAge: JWKS_MAX_AGE_MS,
+      timeoutDuration: 5_000,
+    });
+    remoteSets.set(jwksUrl, set);
+  }
+  return set;
+}
+
+export function supabaseSecret(secret: string): Uint8Array {
+  let key = secrets.get(secret);
+  if (!key) {
+    key = new TextEncoder().encode(secret);
+    secrets.set(secret, key);
+  }
+  return key;
+}

@@ -1,0 +1,74 @@
+// Reads small request bodies (JSON or form) with a hard size cap, and validates fields without a schema library.
+import type { Context } from "hono";
+import { OutpostError } from "./errors.ts";
+
+/** Reads at most `maxBytes`; a larger body is refused without reading the rest. */
+export async function readCapped(c: Context, maxBytes: number): Promise<string> {
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  const body = c.req.raw.body;
+  if (!body) return "";
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function tooLarge(maxBytes: number): OutpostError {
+  return new OutpostError("PAYLOAD_TOO_LARGE", 413, `The request body is larger than ${maxBytes} bytes.`);
+}
+
+/** A JSON object body, or a form body for OAuth-style endpoints; anything else is a 400. */
+export async function readFields(c: Context, maxBytes: number, options: { form?: boolean } = {}): Promise<Record<string, unknown>> {
+  const text = await readCapped(c, maxBytes);
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (options.form && type === "application/x-www-form-urlencoded") {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+  if (text.trim() === "") return {};
+  if (type !== "application/json") {
+    throw new OutpostError("BAD_REQUEST", 415, "Send the body as application/json.");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new OutpostError("BAD_REQUEST", 400, "The body is not valid JSON.");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new OutpostError("BAD_REQUEST", 400, "The body must be a JSON object.");
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** An optional string field: trimmed, at most `max` characters, printable only; absent gives the fallback. */
+export function stringField(fields: Record<string, unknown>, name: string, max: number, fallback = ""): string {
+  const value = fields[name];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "string" || value.length > max || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new OutpostError("BAD_REQUEST", 400, `"${name}" must be a string of at most ${max} printable characters.`);
+  }
+  return value.trim();
+}
+
+export function requiredString(fields: Record<string, unknown>, name: string, max: number): string {
+  const value = stringField(fields, name, max);
+  if (!value) throw new OutpostError("BAD_REQUEST", 400, `"${name}" is required.`);
+  return value;
+}

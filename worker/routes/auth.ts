@@ -1,0 +1,221 @@
+// The /auth routes: device-code login (RFC 8628), token refresh, enrollment, WebSocket tickets and scoped access.
+import { Hono, type Context } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { readFields, requiredString, stringField } from "../body.ts";
+import { accountStub } from "../auth/account.ts";
+import { roleFor, type AuthConfig } from "../auth/config.ts";
+import { authConfigOf, requireAuth } from "../auth/middleware.ts";
+import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
+import { OutpostError, type ErrorCode } from "../errors.ts";
+import type { AppEnv } from "../types.ts";
+import type { Grant } from "../../durable-objects/account.ts";
+import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
+
+export const REFRESH_COOKIE = "outpost_refresh";
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+const SMALL_BODY = 4096;
+
+export const authRoutes = new Hono<AppEnv>();
+
+function oauthError(code: ErrorCode, message: string): OutpostError {
+  return new OutpostError(code, 400, message);
+}
+
+async function issueTokens(auth: AuthConfig, grant: Grant) {
+  if (!roleFor(auth, grant.device.email)) throw oauthError("access_denied", "This account is no longer allowed here.");
+  const { token, exp } = await mintOwn(auth, "access", {
+    sub: grant.device.sub,
+    email: grant.device.email,
+    sid: grant.device.id,
+  });
+  return {
+    access_token: token,
+    token_type: "Bearer",
+    expires_in: exp - Math.floor(Date.now() / 1000),
+    refresh_token: grant.refreshToken,
+    device_id: grant.device.id,
+  };
+}
+
+authRoutes.post("/auth/device/code", async (c) => {
+  const auth = authConfigOf(c);
+  await limitByIp(c, "device-code");
+  const f = await readFields(c, SMALL_BODY, { form: true });
+  const cf = (c.req.raw as { cf?: { city?: string; country?: string } }).cf;
+  const res = await accountStub(c.env).createDeviceCode({
+    clientName: stringField(f, "client_name", 64, "outpost-cli"),
+    hostname: stringField(f, "hostname", 255),
+    platform: stringField(f, "platform", 32),
+    arch: stringField(f, "arch", 32),
+    ip: clientIp(c),
+    location: [cf?.city, cf?.country].filter(Boolean).join(", "),
+  });
+  const userCode = `${res.userCode.slice(0, 4)}-${res.userCode.slice(4)}`;
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    device_code: res.deviceCode,
+    user_code: userCode,
+    verification_uri: `${auth.issuer}/device`,
+    // The code rides in the fragment: it never reaches a server log.
+    verification_uri_complete: `${auth.issuer}/device#code=${userCode}`,
+    expires_in: res.expiresIn,
+    interval: res.interval,
+  });
+});
+
+async function tokenEndpoint(c: Context<AppEnv>) {
+  const auth = authConfigOf(c);
+  await limitByIp(c, "token");
+  const f = await readFields(c, SMALL_BODY, { form: true });
+  const grantType = requiredString(f, "grant_type", 128);
+  c.header("Cache-Control", "no-store");
+  if (grantType === DEVICE_GRANT) {
+    const result = await accountStub(c.env).pollDeviceCode(requiredString(f, "device_code", 128));
+    switch (result.status) {
+      case "approved":
+        return c.json(await issueTokens(auth, result.grant));
+      case "authorization_pending":
+        throw oauthError("authorization_pending", "Waiting for approval on the phone.");
+      case "slow_down":
+        throw oauthError("slow_down", `Polling too fast; wait ${result.interval} s between polls.`);
+      case "access_denied":
+        throw oauthError("access_denied", "The login was denied.");
+      case "expired_token":
+        throw oauthError("expired_token", "The code expired; start the login again.");
+      default:
+        throw oauthError("invalid_grant", "The device code is not valid.");
+    }
+  }
+  if (grantType === "refresh_token") {
+    const result = await accountStub(c.env).refresh(requiredString(f, "refresh_token", 256));
+    if (!result.ok) throw oauthError("invalid_grant", "The refresh token is not valid; sign in again.");
+    return c.json(await issueTokens(auth, result.grant));
+  }
+  throw oauthError("unsupported_grant_type", "Unsupported grant_type.");
+}
+authRoutes.post("/auth/device/token", tokenEndpoint);
+authRoutes.post("/auth/token", tokenEndpoint);
+
+authRoutes.post("/auth/device/lookup", requireAuth({ selfService: true }), async (c) => {
+  assertSameSiteOrigin(c);
+  const f = await readFields(c, SMALL_BODY);
+  const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub);
+  if (!result.ok) throw userCodeError(result.reason);
+  return c.json({ request: result.request });
+});
+
+authRoutes.post("/auth/device/approve", requireAuth({ selfService: true }), async (c) => {
+  assertSameSiteOrigin(c);
+  const f = await readFields(c, SMALL_BODY);
+  const decision = requiredString(f, "decision", 16);
+  if (decision !== "approve" && decision !== "deny") {
+    throw new OutpostError("BAD_REQUEST", 400, '"decision" must be "approve" or "deny".');
+  }
+  const identity = c.get("identity");
+  const result = await accountStub(c.env).decideUserCode(
+    requiredString(f, "user_code", 32),
+    { sub: identity.sub, email: identity.email },
+    decision === "approve",
+  );
+  if (!result.ok) throw userCodeError(result.reason);
+  return c.json({ status: decision === "approve" ? "approved" : "denied", request: result.request });
+});
+
+function userCodeError(reason: "not_found" | "rate_limited"): OutpostError {
+  return reason === "rate_limited"
+    ? new OutpostError("RATE_LIMITED", 429, "Too many wrong codes; wait a few minutes.", { headers: { "Retry-After": "900" } })
+    : new OutpostError("NOT_FOUND", 404, "No pending login has this code; check it and try again.");
+}
+
+authRoutes.post("/auth/logout", async (c) => {
+  authConfigOf(c);
+  await limitByIp(c, "logout");
+  const f = await readFields(c, SMALL_BODY, { form: true });
+  const token = stringField(f, "refresh_token", 256) || getCookie(c, REFRESH_COOKIE) || "";
+  if (!token) throw new OutpostError("BAD_REQUEST", 400, '"refresh_token" is required.');
+  const revoked = await accountStub(c.env).revokeByRefresh(token);
+  setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
+  return c.json({ revoked });
+});
+
+authRoutes.post("/auth/enroll", async (c) => {
+  const auth = authConfigOf(c);
+  await limitByIp(c, "enroll");
+  const header = c.req.header("authorization") ?? "";
+  const token = /^Bearer (\S+)$/.exec(header)?.[1];
+  if (!token) throw invalidToken("no enrollment token");
+  const payload = await verifyOwn(auth, token, "enrollment");
+  const email = typeof payload.email === "string" ? payload.email : "";
+  if (!roleFor(auth, email)) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
+  const ua = c.req.header("user-agent") ?? "";
+  const platform = /iPhone|iPad/.test(ua) ? "ios" : /Android/.test(ua) ? "android" : /Mac/.test(ua) ? "macos" : /Windows/.test(ua) ? "windows" : /Linux/.test(ua) ? "linux" : "";
+  const grant = await accountStub(c.env).enroll(payload.jti as string, (payload.exp as number) * 1000, {
+    sub: payload.sub as string,
+    email,
+    name: "Browser",
+    platform,
+  });
+  if (!grant) throw invalidToken("enrollment link already used");
+  return browserSession(c, auth, grant);
+});
+
+authRoutes.post("/auth/refresh", async (c) => {
+  const auth = authConfigOf(c);
+  assertSameSiteOrigin(c);
+  const token = getCookie(c, REFRESH_COOKIE);
+  if (!token) throw new OutpostError("AUTH_REQUIRED", 401, "Sign in to continue.");
+  const result = await accountStub(c.env).refresh(token);
+  if (!result.ok) {
+    setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
+    throw invalidToken(`refresh ${result.reason}`);
+  }
+  return browserSession(c, auth, result.grant);
+});
+
+/** Browsers keep the refresh token only in an HttpOnly cookie scoped to /auth; the access token stays in memory. */
+async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant) {
+  const tokens = await issueTokens(auth, grant);
+  setCookie(c, REFRESH_COOKIE, tokens.refresh_token, {
+    path: "/auth",
+    httpOnly: true,
+    secure: true,
+    sameSite: "Strict",
+    maxAge: 30 * 24 * 60 * 60,
+  });
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    access_token: tokens.access_token,
+    token_type: tokens.token_type,
+    expires_in: tokens.expires_in,
+    device_id: tokens.device_id,
+    email: grant.device.email,
+    role: roleFor(auth, grant.device.email),
+  });
+}
+
+authRoutes.get("/auth/me", requireAuth(), (c) => {
+  const { sub, email, role, provider, deviceId, exp } = c.get("identity");
+  c.header("Cache-Control", "no-store");
+  return c.json({ sub, email, role, provider, deviceId, expiresAt: exp });
+});
+
+authRoutes.post("/auth/ws-ticket", requireAuth({ selfService: true }), async (c) => {
+  const auth = authConfigOf(c);
+  const f = await readFields(c, SMALL_BODY);
+  const path = requiredString(f, "path", 512);
+  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(path) || path.includes("..")) {
+    throw new OutpostError("BAD_REQUEST", 400, '"path" must be an absolute path without a query.');
+  }
+  const identity = c.get("identity");
+  const { token } = await mintOwn(auth, "wsTicket", {
+    sub: identity.sub,
+    email: identity.email,
+    path,
+    provider: identity.provider,
+    // An open socket lives no longer than the credential that opened it.
+    session_exp: identity.exp,
+    ...(identity.deviceId ? { sid: identity.deviceId } : {}),
+  });
+  c.header("Cache-Control", "no-store");
+  return c.json({ ticket: token, expires_in: TOKEN_KINDS.wsTicket.ttl });
+});

@@ -1,0 +1,47 @@
+// Devices signed in to this gateway (CLIs and browsers), and owner-minted enrollment links.
+import { Hono } from "hono";
+import { readFields, requiredString } from "../body.ts";
+import { accountStub } from "../auth/account.ts";
+import { roleFor } from "../auth/config.ts";
+import { mintEnrollmentLink } from "../auth/enrollment.ts";
+import { rememberDeviceStatus } from "../auth/identity-cache.ts";
+import { authConfigOf, requireAuth } from "../auth/middleware.ts";
+import { OutpostError } from "../errors.ts";
+import type { AppEnv } from "../types.ts";
+
+export const devices = new Hono<AppEnv>();
+
+devices.get("/api/devices", requireAuth(), async (c) => {
+  const identity = c.get("identity");
+  // Owners see every device; everyone else sees their own.
+  const list = await accountStub(c.env).listDevices(identity.role === "owner" ? null : identity.sub);
+  return c.json({ devices: list, current: identity.deviceId });
+});
+
+devices.delete("/api/devices/:id", requireAuth(), async (c) => {
+  const auth = authConfigOf(c);
+  const identity = c.get("identity");
+  const id = c.req.param("id");
+  if (!/^dev_[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError("BAD_REQUEST", 400, "Not a device id.");
+  const stub = accountStub(c.env);
+  const device = await stub.getDevice(id);
+  if (!device) throw new OutpostError("NOT_FOUND", 404, "No such device.");
+  if (identity.role !== "owner" && device.sub !== identity.sub) {
+    throw new OutpostError("FORBIDDEN", 403, "Only an owner can revoke another user's device.");
+  }
+  const revoked = await stub.revokeDevice(id);
+  rememberDeviceStatus(auth, id, true);
+  return c.json({ device: revoked });
+});
+
+devices.post("/api/enroll-links", requireAuth({ ownerOnly: true }), async (c) => {
+  const auth = authConfigOf(c);
+  const f = await readFields(c, 4096);
+  const email = requiredString(f, "email", 254).toLowerCase();
+  if (!roleFor(auth, email)) {
+    throw new OutpostError("BAD_REQUEST", 400, "Add this email to OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS first.");
+  }
+  const link = await mintEnrollmentLink({ signingKey: auth.signingKey, publicUrl: auth.issuer, email });
+  c.header("Cache-Control", "no-store");
+  return c.json({ url: link.url, expires_in: link.expiresIn });
+});
