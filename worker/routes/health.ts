@@ -1,6 +1,7 @@
 // Liveness (/health, never touches the origin) and readiness (/ready, checks config and the origin).
 import { Hono } from "hono";
 import { version } from "../../package.json";
+import { getAuthConfig } from "../auth/config.ts";
 import { getConfig } from "../config.ts";
 import type { AppEnv } from "../types.ts";
 
@@ -38,10 +39,19 @@ health.get("/ready", async (c) => {
     checks.config = { ok: true };
     checks.origin = await checkOrigin(result.config.originUrl, result.config.readyTimeoutMs);
   }
+  checks.auth = authCheck(c.env);
   const ready = Object.values(checks).every((check) => check.ok);
   c.header("Cache-Control", "no-store");
   return c.json({ ready, checks }, ready ? 200 : 503);
 });
+
+function authCheck(env: Env): ReadyCheck {
+  const auth = getAuthConfig(env);
+  if (!auth.ok) return { ok: false, problems: auth.problems.map((p) => `${p.setting} ${p.reason}`) };
+  // Without an owner nobody could approve a login or manage devices: refuse everything rather than guess.
+  if (!auth.auth.hasOwner) return { ok: false, problems: ["OWNER_EMAILS names no owner: every /api request is refused"] };
+  return { ok: true };
+}
 
 async function checkOrigin(originUrl: URL, timeoutMs: number): Promise<ReadyCheck> {
   const started = performance.now();
