@@ -79,7 +79,8 @@ export function parseConfig(env: RawEnv): ConfigResult {
   if (publicUrl) corsOrigins.add(publicUrl.origin);
   for (const item of splitList(str("CORS_ORIGINS"))) {
     const parsed = URL.canParse(item) ? new URL(item) : null;
-    if (!parsed || parsed.origin === "null" || parsed.origin !== item.replace(/\/$/, "")) {
+    const web = parsed?.protocol === "http:" || parsed?.protocol === "https:";
+    if (!parsed || !web || parsed.origin !== item.replace(/\/$/, "")) {
       problems.push({ setting: "CORS_ORIGINS", reason: "must be a comma-separated list of origins like https://app.example.com" });
       break;
     }
