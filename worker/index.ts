@@ -15,8 +15,9 @@ import type { AppEnv } from "./types.ts";
 export const app = new Hono<AppEnv>();
 
 app.use(requestLog());
-app.use(guard());
+// CORS first, so a browser can read the body of every refusal that follows.
 app.use(edgeCors());
+app.use(guard());
 app.route("/", health);
 app.route("/", wellKnown);
 app.route("/", authRoutes);
