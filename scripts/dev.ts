@@ -5,6 +5,8 @@ import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { JWK } from "jose";
+import { mintEnrollmentLink } from "../worker/auth/enrollment.ts";
 import { completeDevVars, fillDevVars, localOverrides, parseDevVars, placeholders } from "./dev-vars.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -297,6 +299,22 @@ async function readiness(url: string): Promise<string> {
   }
 }
 
+/** Like Jupyter's token URL: a single-use link that signs this browser in as the first owner. */
+async function enrollmentLink(vars: Record<string, string>): Promise<string | null> {
+  const owner = (vars.OWNER_EMAILS ?? "").split(",")[0]?.trim();
+  if (!owner || !vars.OUTPOST_SIGNING_KEY || !vars.PUBLIC_URL) return null;
+  try {
+    const link = await mintEnrollmentLink({
+      signingKey: JSON.parse(vars.OUTPOST_SIGNING_KEY) as JWK,
+      publicUrl: vars.PUBLIC_URL,
+      email: owner,
+    });
+    return `${link.url}\n                 (single use, for ${owner}, valid ${Math.round(link.expiresIn / 60)} min)`;
+  } catch (err) {
+    return paint("33", `no link: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const edgePort = envPort("OUTPOST_EDGE_PORT", DEFAULT_EDGE_PORT);
   const originPort = envPort("OUTPOST_ORIGIN_PORT", DEFAULT_ORIGIN_PORT);
@@ -346,6 +364,8 @@ async function main(): Promise<void> {
     ["Origin", `${origin}/health`],
     ["Settings", show(paths.devVars)],
   ];
+  const enroll = await enrollmentLink({ ...vars, ...overrides });
+  if (enroll) rows.push(["Sign in", enroll]);
   if (Object.keys(overrides).length > 0) {
     rows.push(["Overridden", `${Object.keys(overrides).join(", ")} (non-default ports)`]);
   }
