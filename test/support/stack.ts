@@ -1,13 +1,24 @@
 // Starts the real local stack for Node-side tests and benchmarks: the origin on loopback and the Worker in workerd.
-import { createTestHarness } from "wrangler";
+import { createTestHarness, unstable_startWorker } from "wrangler";
 import { fileURLToPath } from "node:url";
 import { spawnOrigin, type SpawnedOrigin } from "./spawn-origin.ts";
+
+/**
+ * How the Worker is run.
+ * - "workerd" (default): wrangler's startWorker, as `wrangler dev` runs it. The Worker's own fetch() to the origin
+ *   leaves workerd over a real socket, so WebSocket upgrades work and a refused connection makes fetch() throw.
+ * - "test-harness": wrangler's createTestHarness. Its outbound fetches are re-issued by Node's fetch in this process
+ *   (an `outboundService`), so the Worker cannot open a WebSocket to the origin, and a refused connection reaches the
+ *   Worker as a 500 "TypeError: fetch failed" response instead of an error.
+ */
+export type StackEngine = "workerd" | "test-harness";
 
 export interface StackOptions {
   /** Extra or overriding Worker settings. */
   vars?: Record<string, string>;
   /** Use this origin URL instead of spawning the origin. */
   originUrl?: string;
+  engine?: StackEngine;
 }
 
 export interface Stack {
@@ -18,6 +29,7 @@ export interface Stack {
 }
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../../wrangler.toml", import.meta.url));
 
 /** Settings every test stack starts from, so a developer's .dev.vars never changes a test's outcome. */
 export const TEST_VARS: Record<string, string> = {
@@ -29,21 +41,59 @@ export const TEST_VARS: Record<string, string> = {
   READY_TIMEOUT_MS: "1000",
 };
 
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const origin = options.originUrl ? null : await spawnOrigin();
-  const originUrl = options.originUrl ?? origin!.url;
-  const vars = { ...TEST_VARS, ORIGIN_URL: originUrl, ...options.vars };
+interface RunningWorker {
+  url: URL;
+  close(): Promise<void>;
+}
+
+async function runWithHarness(vars: Record<string, string>): Promise<RunningWorker> {
   const harness = createTestHarness({
     root: ROOT,
     workers: [{ configPath: "./wrangler.toml", vars, secrets: {} }],
   });
   const { url } = await harness.listen();
+  return { url, close: () => harness.close() };
+}
+
+async function runWithWorkerd(vars: Record<string, string>): Promise<RunningWorker> {
+  const worker = await unstable_startWorker({
+    config: CONFIG,
+    bindings: Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, { type: "plain_text", value }])),
+    dev: {
+      server: { hostname: "127.0.0.1", port: 0 },
+      inspector: false,
+      watch: false,
+      persist: false,
+      logLevel: "none",
+      registry: undefined,
+    },
+  });
+  try {
+    await worker.ready;
+    return { url: await worker.url, close: () => worker.dispose() };
+  } catch (err) {
+    await worker.dispose();
+    throw err;
+  }
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const origin = options.originUrl ? null : await spawnOrigin();
+  const originUrl = options.originUrl ?? origin!.url;
+  const vars = { ...TEST_VARS, ORIGIN_URL: originUrl, ...options.vars };
+  let worker: RunningWorker;
+  try {
+    worker = options.engine === "test-harness" ? await runWithHarness(vars) : await runWithWorkerd(vars);
+  } catch (err) {
+    await origin?.stop();
+    throw err;
+  }
   return {
-    edgeUrl: url.origin,
+    edgeUrl: worker.url.origin,
     originUrl,
     origin,
     async stop() {
-      await harness.close();
+      await worker.close();
       await origin?.stop();
     },
   };

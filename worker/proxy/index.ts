@@ -5,8 +5,12 @@ import { OutpostError } from "../errors.ts";
 import type { AppEnv } from "../types.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 
-/** Counts bytes as they stream and fails the stream before the one chunk that would pass the cap. */
-function capStream(body: ReadableStream<Uint8Array>, cap: number) {
+/**
+ * Counts bytes as they stream and fails the stream before the one chunk that would pass the cap.
+ * `abortUpstream` must cancel the origin request: erroring the body alone is not enough, because workerd's fetch
+ * then ends a chunked upload cleanly and the origin takes the truncated body as complete (and may answer 200).
+ */
+function capStream(body: ReadableStream<Uint8Array>, cap: number, abortUpstream: () => void) {
   let seen = 0;
   let exceeded = false;
   const stream = body.pipeThrough(
@@ -15,6 +19,7 @@ function capStream(body: ReadableStream<Uint8Array>, cap: number) {
         seen += chunk.byteLength;
         if (seen > cap) {
           exceeded = true;
+          abortUpstream();
           controller.error(new Error("request body over the cap"));
         } else controller.enqueue(chunk);
       },
@@ -42,15 +47,18 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
   });
   for (const [k, v] of Object.entries(options.extraHeaders ?? {})) headers.set(k, v);
 
+  const abort = new AbortController();
   let body: ReadableStream<Uint8Array> | null = null;
   let exceeded = () => false;
   if (req.body && req.method !== "GET" && req.method !== "HEAD") {
     // A declared length was checked against the cap already; only unknown lengths need counting.
     if (req.headers.has("content-length")) body = req.body;
-    else ({ stream: body, exceeded } = capStream(req.body, config.maxBodyBytes));
+    else {
+      const abortUpstream = () => abort.abort(new Error("request body over the cap"));
+      ({ stream: body, exceeded } = capStream(req.body, config.maxBodyBytes, abortUpstream));
+    }
   }
 
-  const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error("origin timeout")), config.originTimeoutMs);
   let upstream: Response;
   try {
