@@ -6,7 +6,7 @@ import { guard } from "./middleware/guard.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { devices } from "./routes/devices.ts";
-import { gatewayPending } from "./routes/gateway.ts";
+import { gateway } from "./routes/gateway.ts";
 import { health } from "./routes/health.ts";
 import { scopedAccess } from "./routes/scoped.ts";
 import { wellKnown } from "./routes/well-known.ts";
@@ -24,10 +24,11 @@ app.route("/", authRoutes);
 app.route("/", scopedAccess);
 // Edge-owned /api routes come before the proxy's catch-all.
 app.route("/", devices);
-app.route("/", gatewayPending);
+app.route("/", gateway);
 
 app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));
 app.onError((err, c) => errorResponse(c, err));
 
 export default app satisfies ExportedHandler<Env>;
 export { AccountDO } from "../durable-objects/account.ts";
+export { PresenceHub } from "../durable-objects/presence/hub.ts";

@@ -1,6 +1,7 @@
 // Starts the real local stack for Node-side tests and benchmarks: the origin on loopback and the Worker in workerd.
 import { createTestHarness, unstable_startWorker } from "wrangler";
 import { fileURLToPath } from "node:url";
+import { IDENTITY_VARS, mintAccessToken } from "./identity.ts";
 import { spawnOrigin, type SpawnedOrigin } from "./spawn-origin.ts";
 
 /**
@@ -23,6 +24,8 @@ export interface StackOptions {
 
 export interface Stack {
   edgeUrl: string;
+  /** An Outpost access token for this email (owner@, member@, viewer@example.com are on the access list). */
+  mintToken(email: string): Promise<string>;
   originUrl: string;
   origin: SpawnedOrigin | null;
   stop(): Promise<void>;
@@ -39,6 +42,7 @@ export const TEST_VARS: Record<string, string> = {
   PROXY_PATHS: "/api/*,/socket.io/*",
   ORIGIN_TIMEOUT_MS: "2000",
   READY_TIMEOUT_MS: "1000",
+  ...IDENTITY_VARS,
 };
 
 interface RunningWorker {
@@ -90,6 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   return {
     edgeUrl: worker.url.origin,
+    mintToken: (email: string) => mintAccessToken((vars as Record<string, string>).PUBLIC_URL ?? worker.url.origin, email),
     originUrl,
     origin,
     async stop() {

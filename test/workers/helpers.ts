@@ -2,6 +2,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { expect, inject, vi } from "vitest";
 import worker from "../../worker/index.ts";
+import { mint } from "./auth/helpers.ts";
 
 export const BASE = "https://outpost.example.com";
 
@@ -19,9 +20,23 @@ export interface Echo {
   body: string | null;
 }
 
-/** Calls the Worker directly; `overrides` replace the test bindings from vitest.config.ts. */
-export async function call(target: string | Request, init?: RequestInit, overrides: Partial<Env> = {}): Promise<Response> {
+let ownerToken: Promise<string> | undefined;
+
+/**
+ * Calls the Worker directly, signed in as the owner unless the request carries its own Authorization or
+ * `anonymous` is set; `overrides` replace the test bindings from vitest.config.ts.
+ */
+export async function call(
+  target: string | Request,
+  init?: RequestInit,
+  overrides: Partial<Env> = {},
+  options: { anonymous?: boolean } = {},
+): Promise<Response> {
   const req = typeof target === "string" ? new Request(target.startsWith("http") ? target : BASE + target, init) : target;
+  if (!options.anonymous && !req.headers.has("authorization")) {
+    ownerToken ??= mint({}, { ttl: 900 });
+    req.headers.set("authorization", `Bearer ${await ownerToken}`);
+  }
   const ctx = createExecutionContext();
   const res = await worker.fetch(req, { ...env, ...overrides }, ctx);
   await waitOnExecutionContext(ctx);

@@ -3,9 +3,6 @@
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
   "te",
   "trailer",
   "transfer-encoding",
@@ -32,6 +29,19 @@ export interface ForwardContext {
   requestId: string;
   /** Keep the Upgrade handshake headers for a WebSocket upgrade. */
   websocket: boolean;
+  /** Drop the client's Authorization header and Outpost's own cookies: the origin gets an assertion instead. */
+  dropCredentials?: boolean;
+}
+
+// Outpost's cookies (refresh, scoped access) are for the edge only.
+const OWN_COOKIE = /^outpost_/;
+
+function withoutOwnCookies(cookieHeader: string): string {
+  return cookieHeader
+    .split(";")
+    .map((part) => part.trim())
+    .filter((part) => part && !OWN_COOKIE.test(part))
+    .join("; ");
 }
 
 /** The headers sent to the origin: the client's, minus hop-by-hop and forgeable ones, plus the gateway's own. */
@@ -41,8 +51,16 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): H
   for (const [name, value] of incoming) {
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed.has(lower) || CLIENT_FORGEABLE.has(lower)) continue;
+    // Proxy-* headers are meant for a proxy (this one): none of them is for the origin.
+    if (lower.startsWith("proxy-")) continue;
     if (CLIENT_FORGEABLE_PREFIXES.some((p) => lower.startsWith(p))) continue;
     if (lower.startsWith("cf-")) continue;
+    if (ctx.dropCredentials && lower === "authorization") continue;
+    if (ctx.dropCredentials && lower === "cookie") {
+      const kept = withoutOwnCookies(value);
+      if (kept) out.append(name, kept);
+      continue;
+    }
     out.append(name, value);
   }
   if (ctx.websocket) out.set("Upgrade", "websocket");
@@ -59,7 +77,7 @@ export function forwardResponseHeaders(incoming: Headers): Headers {
   const out = new Headers();
   for (const [name, value] of incoming) {
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed.has(lower) || lower.startsWith("proxy-")) continue;
     out.append(name, value);
   }
   return out;

@@ -31,6 +31,10 @@ function capStream(body: ReadableStream<Uint8Array>, cap: number, abortUpstream:
 export interface ProxyOptions {
   /** Headers the caller adds for the origin (e.g. a signed assertion), set after stripping. */
   extraHeaders?: Record<string, string>;
+  /** Strip the client's credentials (the origin trusts the assertion instead). */
+  dropCredentials?: boolean;
+  /** Relays an accepted WebSocket instead of passing it through, e.g. to close it when the session ends. */
+  relayWebSocket?: (upstream: WebSocket, response: Response) => Response;
 }
 
 export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options: ProxyOptions = {}): Promise<Response> {
@@ -44,6 +48,7 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
     publicUrl: config.publicUrl ?? incomingUrl,
     requestId: c.get("requestId"),
     websocket,
+    dropCredentials: options.dropCredentials ?? false,
   });
   for (const [k, v] of Object.entries(options.extraHeaders ?? {})) headers.set(k, v);
 
@@ -83,7 +88,7 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
   if (upstream.status === 530) {
     throw new OutpostError("ORIGIN_UNREACHABLE", 502, "The origin is not reachable.", { detail: "tunnel 530" });
   }
-  if (upstream.webSocket) return upstream;
+  if (upstream.webSocket) return options.relayWebSocket ? options.relayWebSocket(upstream.webSocket, upstream) : upstream;
   return new Response(upstream.body, {
     status: upstream.status,
     statusText: upstream.statusText,

@@ -62,6 +62,3 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
   });
 });
 
-// TEMPORARY while the foundation's proxy tests are rewritten to authenticate: the same route without auth.
-export const gatewayPending = new Hono<AppEnv>();
-gatewayPending.all("*", proxiedOnly, (c) => proxyToOrigin(c, c.get("config")));
