@@ -78,12 +78,15 @@ export function parseAuthConfig(env: RawEnv): AuthConfigResult {
       if (jwtSecret && jwtSecret.length < 32) {
         problems.push({ setting: "SUPABASE_JWT_SECRET", reason: "must be at least 32 characters" });
       }
-      supabase = {
-        url: supabaseUrl,
-        issuer: `${supabaseUrl}/auth/v1`,
-        jwksUrl: `${supabaseUrl}/auth/v1/.well-known/jwks.json`,
-        jwtSecret: jwtSecret || null,
-      };
+      // A SUPABASE_URL left set under AUTH_PROVIDER=outpost is checked but trusted for nothing.
+      if (provider === "supabase") {
+        supabase = {
+          url: supabaseUrl,
+          issuer: `${supabaseUrl}/auth/v1`,
+          jwksUrl: `${supabaseUrl}/auth/v1/.well-known/jwks.json`,
+          jwtSecret: jwtSecret || null,
+        };
+      }
     }
   }
 

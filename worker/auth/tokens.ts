@@ -128,7 +128,8 @@ function identityOf(auth: AuthConfig, payload: JWTPayload, provider: Identity["p
     email,
     role,
     provider,
-    deviceId: typeof payload.sid === "string" ? payload.sid : null,
+    // Only Outpost's own tokens name one of its devices; a foreign token's sid means something else.
+    deviceId: provider === "outpost" && typeof payload.sid === "string" ? payload.sid : null,
     exp: payload.exp as number,
   };
 }

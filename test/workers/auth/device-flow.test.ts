@@ -1,0 +1,156 @@
+// RFC 8628 device-code login from the CLI's side: the code request, its bad bodies, and every answer of the token endpoint.
+import { describe, expect, it } from "vitest";
+import { DEVICE_CODE_TTL_S, DEVICE_POLL_INTERVAL_S } from "../../../durable-objects/account.ts";
+import {
+  bearer,
+  call,
+  decide,
+  DEVICE_GRANT,
+  expectError,
+  formInit,
+  freshIp,
+  jsonInit,
+  makeEnv,
+  poll,
+  rewindPoll,
+  sha256,
+  sql,
+  startDeviceLogin,
+  tokenFor,
+  type TokenResponse,
+} from "./helpers.ts";
+
+const USER_CODE = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
+
+describe("POST /auth/device/code", () => {
+  it("returns a 256-bit device code, a consonant user code and the verification URIs", async () => {
+    const ip = freshIp();
+    const dc = await startDeviceLogin({ client_name: "outpost-cli", hostname: "work-laptop" }, { "cf-connecting-ip": ip });
+    expect(dc.device_code).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+    expect(dc.user_code).toMatch(USER_CODE);
+    expect(dc.verification_uri).toBe("https://outpost.example.com/device");
+    expect(dc.verification_uri_complete).toBe(`https://outpost.example.com/device#code=${dc.user_code}`);
+    expect(dc.expires_in).toBe(DEVICE_CODE_TTL_S);
+    expect(dc.expires_in).toBe(600);
+    expect(dc.interval).toBe(DEVICE_POLL_INTERVAL_S);
+    expect(dc.interval).toBe(5);
+    // Only the hash of the device code is stored.
+    const rows = await sql<{ device_code_hash: string; hostname: string }>("SELECT device_code_hash, hostname FROM device_codes WHERE ip = ?", ip);
+    expect(rows).toEqual([{ device_code_hash: await sha256(dc.device_code), hostname: "work-laptop" }]);
+  });
+
+  it("hands out different codes every time", async () => {
+    const a = await startDeviceLogin();
+    const b = await startDeviceLogin();
+    expect(a.device_code).not.toBe(b.device_code);
+    expect(a.user_code).not.toBe(b.user_code);
+  });
+
+  it("accepts a form body and an empty body", async () => {
+    expect((await call("/auth/device/code", formInit({ hostname: "h" }))).status).toBe(200);
+    expect((await call("/auth/device/code", { method: "POST" })).status).toBe(200);
+  });
+
+  it.each([
+    ["non-JSON with a JSON content type", 400, () => jsonInit("{not json")],
+    ["a JSON array", 400, () => jsonInit([{ hostname: "x" }])],
+    ["a JSON string", 400, () => jsonInit('"laptop"')],
+    ["an over-long hostname", 400, () => jsonInit({ hostname: "h".repeat(256) })],
+    ["a control character in the hostname", 400, () => jsonInit({ hostname: "lap\ntop" })],
+    ["a DEL character in the platform", 400, () => jsonInit({ platform: "lin\u007fux" })],
+    ["a non-string hostname", 400, () => jsonInit({ hostname: 42 })],
+    ["an over-long client name", 400, () => jsonInit({ client_name: "c".repeat(65) })],
+    ["a body over 4096 bytes", 413, () => jsonInit({ hostname: "h", pad: "x".repeat(5000) })],
+    ["a form body over 4096 bytes", 413, () => formInit({ hostname: "x".repeat(5000) })],
+    ["plain text", 415, () => ({ method: "POST", headers: { "content-type": "text/plain" }, body: "hostname=x" })],
+  ] as const)("refuses %s (%i) and stores nothing", async (_label, status, init) => {
+    const ip = freshIp();
+    const base = init() as RequestInit;
+    const res = await call("/auth/device/code", { ...base, headers: { ...(base.headers as Record<string, string>), "cf-connecting-ip": ip } });
+    expect(res.status).toBe(status);
+    expect(await sql("SELECT 1 FROM device_codes WHERE ip = ?", ip)).toEqual([]);
+  });
+});
+
+describe("POST /auth/device/token", () => {
+  it("answers authorization_pending, then slow_down with 5 s more for every poll that comes too fast", async () => {
+    const dc = await startDeviceLogin();
+    const hash = await sha256(dc.device_code);
+    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectError(await poll(dc.device_code), 400, "slow_down");
+    expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(10);
+    await expectError(await poll(dc.device_code), 400, "slow_down");
+    expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(15);
+    // 14 s later is still too fast for a 15 s interval (which grows to 20 s); 21 s later is on time.
+    await rewindPoll(dc.device_code, 14_000);
+    await expectError(await poll(dc.device_code), 400, "slow_down");
+    expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(20);
+    await rewindPoll(dc.device_code, 21_000);
+    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+  });
+
+  it("answers access_denied after the user denies, every time", async () => {
+    const dc = await startDeviceLogin();
+    expect((await decide(dc.user_code, "deny", await tokenFor("owner"))).status).toBe(200);
+    await expectError(await poll(dc.device_code), 400, "access_denied");
+    await rewindPoll(dc.device_code);
+    await expectError(await poll(dc.device_code), 400, "access_denied");
+  });
+
+  it("answers expired_token once the code has expired, even if it was approved", async () => {
+    const dc = await startDeviceLogin();
+    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    expect((await decide(dc.user_code, "approve", await tokenFor("owner"))).status).toBe(200);
+    await sql("UPDATE device_codes SET expires_at = ?, last_poll_at = NULL WHERE device_code_hash = ?", Date.now() - 1, await sha256(dc.device_code));
+    await expectError(await poll(dc.device_code), 400, "expired_token");
+  });
+
+  it("issues tokens once after approval; the device code then stops working", async () => {
+    const dc = await startDeviceLogin({ hostname: "ci-box", platform: "linux", arch: "arm64" });
+    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    expect((await decide(dc.user_code, "approve", await tokenFor("member"))).status).toBe(200);
+    await rewindPoll(dc.device_code);
+    const ok = await poll(dc.device_code);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("cache-control")).toBe("no-store");
+    const tokens = await ok.json<TokenResponse>();
+    expect(tokens.token_type).toBe("Bearer");
+    expect(tokens.expires_in).toBeGreaterThanOrEqual(895);
+    expect(tokens.expires_in).toBeLessThanOrEqual(900);
+    expect(tokens.refresh_token).toMatch(/^opr_[A-Za-z0-9_-]{43}$/);
+    expect(tokens.device_id).toMatch(/^dev_/);
+    const me = await call("/auth/me", bearer(tokens.access_token));
+    expect(await me.json()).toMatchObject({ email: "member@example.com", role: "member", deviceId: tokens.device_id });
+    await rewindPoll(dc.device_code);
+    await expectError(await poll(dc.device_code), 400, "invalid_grant");
+    await expectError(await poll(dc.device_code), 400, "invalid_grant");
+  });
+
+  it("answers invalid_grant for an unknown device code", async () => {
+    await expectError(await poll("A".repeat(43)), 400, "invalid_grant");
+  });
+
+  it.each([
+    ["no grant_type", { device_code: "x" }, "BAD_REQUEST"],
+    ["an unsupported grant_type", { grant_type: "password", username: "a", password: "b" }, "unsupported_grant_type"],
+    ["authorization_code", { grant_type: "authorization_code", code: "x" }, "unsupported_grant_type"],
+    ["a device grant without device_code", { grant_type: DEVICE_GRANT }, "BAD_REQUEST"],
+    ["a refresh grant without refresh_token", { grant_type: "refresh_token" }, "BAD_REQUEST"],
+  ])("answers 400 to %s", async (_label, fields, code) => {
+    await expectError(await call("/auth/device/token", formInit(fields as Record<string, string>)), 400, code);
+  });
+
+  it("also serves the same grants at /auth/token", async () => {
+    const dc = await startDeviceLogin();
+    const res = await call("/auth/token", formInit({ grant_type: DEVICE_GRANT, device_code: dc.device_code }));
+    await expectError(res, 400, "authorization_pending");
+  });
+
+  it("gives a denied or pending code nothing even when polled through a fresh config", async () => {
+    const dc = await startDeviceLogin();
+    for (let i = 0; i < 3; i++) {
+      await rewindPoll(dc.device_code);
+      await expectError(await poll(dc.device_code, makeEnv()), 400, "authorization_pending");
+    }
+  });
+});
