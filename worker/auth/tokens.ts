@@ -111,6 +111,8 @@ export async function verifyUserToken(auth: AuthConfig, token: string): Promise<
         ? await jwtVerify(token, supabaseSecret(sb.jwtSecret), { ...common, algorithms: ["HS256"] })
         : await jwtVerify(token, supabaseKeySet(sb.jwksUrl), { ...common, algorithms: ["ES256", "RS256"] });
     if (payload.role !== "authenticated") throw invalidToken("not a user token");
+    // Anonymous sign-ins carry role "authenticated" too, but no verified identity.
+    if (payload.is_anonymous === true) throw invalidToken("anonymous user");
     return identityOf(auth, payload, "supabase");
   } catch (err) {
     throw mapVerifyError(err);

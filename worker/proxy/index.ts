@@ -33,6 +33,8 @@ export interface ProxyOptions {
   extraHeaders?: Record<string, string>;
   /** Strip the client's credentials (the origin trusts the assertion instead). */
   dropCredentials?: boolean;
+  /** The path and query to request at the origin, when not the client's own (e.g. a used ticket removed). */
+  pathAndQuery?: string;
   /** Relays an accepted WebSocket instead of passing it through, e.g. to close it when the session ends. */
   relayWebSocket?: (upstream: WebSocket, response: Response) => Response;
 }
@@ -40,7 +42,7 @@ export interface ProxyOptions {
 export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options: ProxyOptions = {}): Promise<Response> {
   const req = c.req.raw;
   const incomingUrl = new URL(req.url);
-  const target = new URL(incomingUrl.pathname + incomingUrl.search, config.originUrl);
+  const target = new URL(options.pathAndQuery ?? incomingUrl.pathname + incomingUrl.search, config.originUrl);
   const websocket = req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
   const headers = forwardRequestHeaders(req.headers, {

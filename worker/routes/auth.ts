@@ -17,8 +17,10 @@ const SMALL_BODY = 4096;
 
 export const authRoutes = new Hono<AppEnv>();
 
-function oauthError(code: ErrorCode, message: string): OutpostError {
-  return new OutpostError(code, 400, message);
+function oauthError(code: ErrorCode, message: string, retryAfterSeconds?: number): OutpostError {
+  // The polling interval rides in Retry-After, so clients need not parse the message.
+  const headers = retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined;
+  return new OutpostError(code, 400, message, headers ? { headers } : {});
 }
 
 async function issueTokens(auth: AuthConfig, grant: Grant) {
@@ -75,9 +77,9 @@ async function tokenEndpoint(c: Context<AppEnv>) {
       case "approved":
         return c.json(await issueTokens(auth, result.grant));
       case "authorization_pending":
-        throw oauthError("authorization_pending", "Waiting for approval on the phone.");
+        throw oauthError("authorization_pending", "Waiting for approval on the phone.", result.interval);
       case "slow_down":
-        throw oauthError("slow_down", `Polling too fast; wait ${result.interval} s between polls.`);
+        throw oauthError("slow_down", `Polling too fast; wait ${result.interval} s between polls.`, result.interval);
       case "access_denied":
         throw oauthError("access_denied", "The login was denied.");
       case "expired_token":

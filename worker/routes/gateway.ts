@@ -43,8 +43,12 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
     }
   }
   const url = new URL(c.req.url);
-  const assertion = await mintAssertion(auth, identity, c.req.method, url.pathname + url.search);
+  // A WebSocket ticket is spent at the edge; the origin never sees it.
+  if (c.req.header("upgrade")?.toLowerCase() === "websocket" && url.searchParams.has("ticket")) url.searchParams.delete("ticket");
+  const pathAndQuery = url.pathname + url.search;
+  const assertion = await mintAssertion(auth, identity, c.req.method, pathAndQuery);
   return proxyToOrigin(c, c.get("config"), {
+    pathAndQuery,
     extraHeaders: { [ASSERTION_HEADER]: assertion },
     dropCredentials: true,
     relayWebSocket: (upstream, response) =>

@@ -1,5 +1,5 @@
 // The authenticated gateway on proxied paths: who gets through, and the signed assertion the origin gets instead of credentials.
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import {
   ALLOWED_ORIGIN,
@@ -162,6 +162,22 @@ describe("WebSocket tickets", () => {
   const upgrade = (path: string) => gw(path, { headers: { upgrade: "websocket" } });
   const ticket = async (path: string) =>
     (await (await call("/auth/ws-ticket", jsonInit({ path }, { authorization: `Bearer ${await tokenFor("member")}` }))).json<{ ticket: string }>()).ticket;
+
+  it("the spent ticket never reaches the origin, neither in the URL nor in the assertion", async () => {
+    const t = await ticket("/api/ws/echo");
+    const spy = vi.spyOn(globalThis, "fetch");
+    const res = await upgrade(`/api/ws/echo?room=a&ticket=${t}`);
+    expect(res.status).toBe(101);
+    res.webSocket?.accept();
+    res.webSocket?.close();
+    const [input, init] = spy.mock.calls.at(-1)!;
+    const url = new URL(String(input instanceof Request ? input.url : input));
+    expect(url.pathname + url.search).toBe("/api/ws/echo?room=a");
+    const assertion = new Headers(init?.headers).get("outpost-assertion")!;
+    expect(decodeJwt(assertion).htu).toBe("/api/ws/echo?room=a");
+    expect(assertion).not.toContain(t);
+    spy.mockRestore();
+  });
 
   it("an access token in ?ticket= is not a ticket", async () => {
     const access = await tokenFor("owner");
