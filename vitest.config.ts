@@ -35,6 +35,9 @@ export default defineConfig({
                 VIEWER_EMAILS: "viewer@example.com",
                 ORIGIN_AUDIENCE: "origin",
                 MAX_TOKEN_AGE_SECONDS: "86400",
+                // Short enough that a real alarm can be waited for (the presence real-time test).
+                HEARTBEAT_TTL_SECONDS: "2",
+                HEARTBEAT_INTERVAL_SECONDS: "1",
               },
             },
           }),

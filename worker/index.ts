@@ -9,6 +9,7 @@ import { authRoutes } from "./routes/auth.ts";
 import { devices } from "./routes/devices.ts";
 import { gateway } from "./routes/gateway.ts";
 import { health } from "./routes/health.ts";
+import { presence } from "./routes/presence.ts";
 import { scopedAccess } from "./routes/scoped.ts";
 import { wellKnown } from "./routes/well-known.ts";
 import type { AppEnv } from "./types.ts";
@@ -26,6 +27,7 @@ app.route("/", authRoutes);
 app.route("/", scopedAccess);
 // Edge-owned /api routes come before the proxy's catch-all.
 app.route("/", devices);
+app.route("/", presence);
 app.route("/", gateway);
 
 app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));

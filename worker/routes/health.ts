@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { version } from "../../package.json";
 import { getAuthConfig } from "../auth/config.ts";
 import { getConfig } from "../config.ts";
+import { presenceCheck } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 
 let startedAt = 0;
@@ -40,6 +41,7 @@ health.get("/ready", async (c) => {
     checks.origin = await checkOrigin(result.config.originUrl, result.config.readyTimeoutMs);
   }
   checks.auth = authCheck(c.env);
+  checks.presence = presenceCheck(c.env);
   const ready = Object.values(checks).every((check) => check.ok);
   c.header("Cache-Control", "no-store");
   return c.json({ ready, checks }, ready ? 200 : 503);

@@ -1,0 +1,149 @@
+// The presence hub's shared vocabulary: session and event shapes, limits, and how a stored session is shown.
+
+/** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
+export type Meta = { [key: string]: string | number | boolean | null | object };
+
+export type ActiveStatus = "working" | "idle";
+export type SessionStatus = ActiveStatus | "ended" | "failed";
+
+export const ACTIVE_STATUSES: readonly string[] = ["working", "idle"];
+/** The one failure a later heartbeat may undo: the agent was unreachable (laptop asleep), not finished. */
+export const DISCONNECTED = "agent_disconnected";
+
+/** More than one heartbeat per second for a session is refused. */
+export const MIN_BEAT_GAP_MS = 1000;
+/** Live sessions one user may hold; an agent spawning ids in a loop stops here instead of filling storage. */
+export const MAX_LIVE_SESSIONS_PER_OWNER = 1000;
+/** Timeline entries kept per session (the newest). */
+export const TIMELINE_MAX = 50;
+/** The resumable event log: 24 hours or the last 10,000 events, whichever is shorter. */
+export const LOG_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+export const LOG_MAX_EVENTS = 10_000;
+/** Events the origin has not acknowledged within 7 days are dropped (and counted). */
+export const OUTBOX_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+/** Ended and failed sessions stay readable (and owned) this long. */
+export const ENDED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+export const PROBE_EVERY_MS = 30_000;
+export const OUTBOX_BATCH = 100;
+export const OUTBOX_MAX_BACKOFF_MS = 60_000;
+
+export type EventType =
+  | "session_online"
+  | "session_updated"
+  | "session_expired"
+  | "session_ended"
+  | "session_failed"
+  | "origin_online"
+  | "origin_offline";
+
+/** One event as phones and the origin see it; `id` is stable across retries, so receivers can deduplicate. */
+export interface PresenceEvent {
+  id: string;
+  seq: number;
+  type: EventType;
+  sessionId: string | null;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+/** A heartbeat after validation by the Worker: absent fields leave the stored values alone. */
+export interface HeartbeatInput {
+  id: string;
+  pid?: number;
+  hostname?: string;
+  /** Epoch milliseconds. */
+  startedAt?: number;
+  status?: ActiveStatus;
+  name?: string;
+  meta?: Meta;
+}
+
+export interface Caller {
+  sub: string;
+  email: string;
+}
+
+export type Refusal = { code: "FORBIDDEN" | "RATE_LIMITED" | "CONFLICT" | "NOT_FOUND"; message: string; retryAfter?: number };
+export type HeartbeatResult = ({ ok: true; expiresAt: number } | ({ ok: false } & Refusal)) & { id: string };
+
+export interface TimelineEntry {
+  at: string;
+  event: string;
+  status: SessionStatus;
+  reason?: string;
+  exitCode?: number;
+}
+
+/** A sessions row, with the JSON columns parsed. */
+export interface SessionRecord {
+  id: string;
+  ownerSub: string;
+  ownerEmail: string;
+  status: SessionStatus;
+  name: string | null;
+  hostname: string | null;
+  pid: number | null;
+  startedAt: number | null;
+  meta: Meta | null;
+  createdAt: number;
+  /** The last heartbeat written to storage; the hub's memory usually knows a later one. */
+  lastHeartbeat: number;
+  endedAt: number | null;
+  reason: string | null;
+  exitCode: number | null;
+  timeline: TimelineEntry[];
+}
+
+export interface SessionView {
+  id: string;
+  status: SessionStatus;
+  alive: boolean;
+  lastHeartbeat: string;
+  expiresAt: string | null;
+  startedAt: string | null;
+  hostname: string | null;
+  pid: number | null;
+  name: string | null;
+  owner: string;
+  reason: string | null;
+  exitCode: number | null;
+  endedAt: string | null;
+}
+
+export interface OriginState {
+  online: boolean;
+  lastSeen: string | null;
+}
+
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function isActive(status: string): status is ActiveStatus {
+  return ACTIVE_STATUSES.includes(status);
+}
+
+/**
+ * `beat` is the last real heartbeat the hub's memory knows of; `seen` is what expiry counts from, which after a cold
+ * start may be the wake-up time rather than a heartbeat. `now` decides `alive` between alarm runs.
+ */
+export function toView(s: SessionRecord, mem: { beat?: number; seen?: number }, ttlMs: number, now: number): SessionView {
+  const beat = Math.max(mem.beat ?? 0, s.lastHeartbeat);
+  const active = isActive(s.status);
+  const expiresAt = active ? Math.max(mem.seen ?? 0, beat) + ttlMs : null;
+  return {
+    id: s.id,
+    status: s.status,
+    alive: active && expiresAt! > now,
+    lastHeartbeat: iso(beat)!,
+    expiresAt: iso(expiresAt),
+    startedAt: iso(s.startedAt),
+    hostname: s.hostname,
+    pid: s.pid,
+    name: s.name,
+    owner: s.ownerEmail,
+    reason: s.reason,
+    exitCode: s.exitCode,
+    endedAt: iso(s.endedAt),
+  };
+}

@@ -1,0 +1,79 @@
+// The phones watching presence: hibernatable WebSockets, their opening messages (snapshot or replay), and fan-out.
+import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
+import type { OriginState, PresenceEvent, SessionView } from "./model.ts";
+import type { PresenceStore } from "./store.ts";
+
+/** Who is behind a socket; stored with the socket so it survives hibernation. */
+export interface Watcher {
+  sub: string;
+  /** When the credential that opened the socket expires, in seconds since the epoch. */
+  exp: number;
+}
+
+export type Snapshot = { sessions: SessionView[]; origin: OriginState };
+
+export function eventMessage(event: PresenceEvent): string {
+  return JSON.stringify({ type: "event", seq: event.seq, event });
+}
+
+/**
+ * What a new socket is sent first. A client resuming from a seq whose successors are all still in the log gets exactly
+ * those events; anyone else (first connection, too old, or a seq this hub never issued) gets a snapshot.
+ */
+export function openingMessages(store: PresenceStore, after: number | null, snapshot: () => Snapshot): string[] {
+  const lastSeq = store.lastSeq();
+  if (after !== null && after <= lastSeq) {
+    const first = store.firstLogSeq();
+    if (after === lastSeq) return [];
+    if (first !== null && first <= after + 1) return store.eventsAfter(after).map(eventMessage);
+  }
+  const snap = snapshot();
+  return [
+    JSON.stringify({ type: "snapshot", seq: lastSeq, ...(after !== null ? { reset: true } : {}), sessions: snap.sessions, origin: snap.origin }),
+  ];
+}
+
+export class Watchers {
+  readonly #ctx: DurableObjectState;
+
+  constructor(ctx: DurableObjectState) {
+    this.#ctx = ctx;
+    // Answered by the runtime without waking the hub, so an idle phone's keep-alive costs nothing.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  count(): number {
+    return this.#ctx.getWebSockets().length;
+  }
+
+  /** Accepts a hibernatable socket, queues its opening messages, and returns the 101 for the Worker to pass on. */
+  accept(watcher: Watcher, opening: string[]): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.#ctx.acceptWebSocket(server);
+    server.serializeAttachment(watcher);
+    for (const message of opening) server.send(message);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Sends to every open socket; one whose credential has expired is closed instead (checked here, costing nothing idle). */
+  broadcast(message: string, now: number): void {
+    for (const ws of this.#ctx.getWebSockets()) {
+      const watcher = ws.deserializeAttachment() as Watcher | null;
+      try {
+        if (!watcher || watcher.exp * 1000 <= now) ws.close(SESSION_ENDED, "session expired");
+        else ws.send(message);
+      } catch {
+        // Already closing; the runtime reports the close separately.
+      }
+    }
+  }
+
+  /** Completes the closing handshake the client started. */
+  closed(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+}
