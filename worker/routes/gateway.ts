@@ -8,6 +8,7 @@ import { getConfig, isProxyPath } from "../config.ts";
 import { OutpostError } from "../errors.ts";
 import { proxyToOrigin } from "../proxy/index.ts";
 import { relayWebSocket } from "../proxy/websocket.ts";
+import { reportOriginOutcome } from "./presence.ts";
 import type { AppEnv } from "../types.ts";
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
@@ -47,7 +48,7 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
   if (c.req.header("upgrade")?.toLowerCase() === "websocket" && url.searchParams.has("ticket")) url.searchParams.delete("ticket");
   const pathAndQuery = url.pathname + url.search;
   const assertion = await mintAssertion(auth, identity, c.req.method, pathAndQuery);
-  return proxyToOrigin(c, c.get("config"), {
+  const outcome = proxyToOrigin(c, c.get("config"), {
     pathAndQuery,
     extraHeaders: { [ASSERTION_HEADER]: assertion },
     dropCredentials: true,
@@ -64,5 +65,16 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
           : undefined,
       }),
   });
+  try {
+    const res = await outcome;
+    reportOriginOutcome(c.env, c.executionCtx, true);
+    return res;
+  } catch (err) {
+    // Phones learn the origin went away from real traffic, not only from the hub's 30 s probe.
+    if (err instanceof OutpostError && (err.code === "ORIGIN_UNREACHABLE" || err.code === "ORIGIN_TIMEOUT")) {
+      reportOriginOutcome(c.env, c.executionCtx, false);
+    }
+    throw err;
+  }
 });
 
