@@ -20,6 +20,8 @@ export interface StackOptions {
   /** Use this origin URL instead of spawning the origin. */
   originUrl?: string;
   engine?: StackEngine;
+  /** Listen on this port ("workerd" engine), e.g. so PUBLIC_URL can name the edge's real address. Default: any free port. */
+  port?: number;
 }
 
 export interface Stack {
@@ -59,12 +61,12 @@ async function runWithHarness(vars: Record<string, string>): Promise<RunningWork
   return { url, close: () => harness.close() };
 }
 
-async function runWithWorkerd(vars: Record<string, string>): Promise<RunningWorker> {
+async function runWithWorkerd(vars: Record<string, string>, port = 0): Promise<RunningWorker> {
   const worker = await unstable_startWorker({
     config: CONFIG,
     bindings: Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, { type: "plain_text", value }])),
     dev: {
-      server: { hostname: "127.0.0.1", port: 0 },
+      server: { hostname: "127.0.0.1", port },
       inspector: false,
       watch: false,
       persist: false,
@@ -87,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const vars = { ...TEST_VARS, ORIGIN_URL: originUrl, ...options.vars };
   let worker: RunningWorker;
   try {
-    worker = options.engine === "test-harness" ? await runWithHarness(vars) : await runWithWorkerd(vars);
+    worker = options.engine === "test-harness" ? await runWithHarness(vars) : await runWithWorkerd(vars, options.port);
   } catch (err) {
     await origin?.stop();
     throw err;

@@ -11,7 +11,7 @@ export interface AuthConfig {
   issuer: string;
   signingKey: JWK & { kid: string };
   previousKeys: (JWK & { kid: string })[];
-  supabase: { url: string; issuer: string; jwksUrl: string; jwtSecret: string | null } | null;
+  supabase: { url: string; issuer: string; jwksUrl: string; jwtSecret: string | null; anonKey: string | null } | null;
   roles: ReadonlyMap<string, Role>;
   hasOwner: boolean;
   originAudience: string;
@@ -85,6 +85,8 @@ export function parseAuthConfig(env: RawEnv): AuthConfigResult {
           issuer: `${supabaseUrl}/auth/v1`,
           jwksUrl: `${supabaseUrl}/auth/v1/.well-known/jwks.json`,
           jwtSecret: jwtSecret || null,
+          // Public by design (the web app signs in with it); published in the openid-configuration.
+          anonKey: str("SUPABASE_ANON_KEY") || null,
         };
       }
     }

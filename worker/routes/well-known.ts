@@ -28,5 +28,6 @@ wellKnown.get("/.well-known/openid-configuration", (c) => {
     id_token_signing_alg_values_supported: ["ES256"],
     auth_provider: auth.provider,
     ...(auth.supabase ? { supabase_url: auth.supabase.url } : {}),
+    ...(auth.supabase?.anonKey ? { supabase_anon_key: auth.supabase.anonKey } : {}),
   });
 });

@@ -1,0 +1,150 @@
+// Devices signed in to the gateway (CLIs and browsers): the list, revoking one, and owners' enrollment links.
+import { useState } from "preact/hooks";
+import { api, errorMessage, useApi } from "../api.ts";
+import { auth, signOut } from "../auth.ts";
+import { platformName, useNow, useStore } from "../lib.ts";
+import { Badge, Frame, Notice, Spinner, When } from "../ui.tsx";
+
+interface Device {
+  id: string;
+  sub: string;
+  email: string;
+  kind: "cli" | "browser";
+  name: string;
+  hostname: string;
+  platform: string;
+  arch: string;
+  createdAt: number;
+  lastSeenAt: number;
+  revokedAt: number | null;
+}
+
+function DeviceRow(props: { d: Device; current: boolean; canRevoke: boolean; showOwner: boolean; now: number; onRevoked: () => void }) {
+  const { d, now } = props;
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const label = d.hostname || d.name || (d.kind === "cli" ? "Command line" : "Browser");
+  const revoke = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(`/api/devices/${encodeURIComponent(d.id)}`, { method: "DELETE" });
+      if (props.current) return void signOut();
+      props.onRevoked();
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+      setConfirming(false);
+    }
+  };
+  return (
+    <li class={`card device ${d.revokedAt ? "revoked" : ""}`} data-testid="device" data-device={d.id} data-revoked={String(d.revokedAt !== null)}>
+      <div class="row">
+        <strong>{label}</strong>
+        <span class="badges">
+          {props.current && <Badge tone="ok">This browser</Badge>}
+          {d.revokedAt ? <Badge tone="muted">Revoked</Badge> : <Badge tone="idle">{d.kind === "cli" ? "CLI" : "Browser"}</Badge>}
+        </span>
+      </div>
+      <p class="sub">
+        {platformName(d.platform, d.arch) || "unknown platform"}
+        {props.showOwner ? ` · ${d.email}` : ""}
+      </p>
+      <p class="meta">
+        <span>Signed in <When at={d.createdAt} now={now} /></span>
+        {d.revokedAt ? <span>Revoked <When at={d.revokedAt} now={now} /></span> : <span>Last used <When at={d.lastSeenAt} now={now} /></span>}
+      </p>
+      {error && <Notice tone="error">{error}</Notice>}
+      {props.canRevoke && !d.revokedAt && (
+        <div class="actions">
+          {confirming ? (
+            <>
+              <button type="button" class="danger" disabled={busy} onClick={() => void revoke()}>
+                {busy ? "Revoking…" : `Yes, revoke ${label}`}
+              </button>
+              <button type="button" class="ghost" disabled={busy} onClick={() => setConfirming(false)}>Cancel</button>
+            </>
+          ) : (
+            <button type="button" class="ghost" onClick={() => setConfirming(true)} aria-label={`Revoke ${label}`}>Revoke</button>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}
+
+function InviteForm() {
+  const [email, setEmail] = useState("");
+  const [result, setResult] = useState<{ url?: string; error?: string } | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setResult(null);
+    try {
+      setResult(await api<{ url: string }>("/api/enroll-links", { method: "POST", body: { email } }));
+    } catch (err) {
+      setResult({ error: errorMessage(err) });
+    }
+  };
+  return (
+    <form class="card stack" onSubmit={(e) => void submit(e)}>
+      <label for="invite-email">Enrollment link for</label>
+      <input id="invite-email" type="email" required value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} placeholder="name@example.com" autocomplete="email" />
+      <button type="submit">Create a single-use link</button>
+      {result?.error && <Notice tone="error">{result.error}</Notice>}
+      {result?.url && (
+        <Notice tone="success">
+          Send this link to its owner (it works once, for an hour): <input class="copy" readOnly value={result.url} aria-label="Enrollment link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
+        </Notice>
+      )}
+    </form>
+  );
+}
+
+export function DevicesPage() {
+  const state = useStore(auth);
+  const now = useNow(10_000);
+  const [version, setVersion] = useState(0);
+  const [result, reload] = useApi<{ devices: Device[]; current: string | null }>("/api/devices", version);
+  const user = state.status === "signed-in" ? state.user : null;
+  const owner = user?.role === "owner";
+  const list = result.data?.devices ?? [];
+  const active = list.filter((d) => !d.revokedAt);
+  const revoked = list.filter((d) => d.revokedAt);
+  const row = (d: Device) => (
+    <DeviceRow
+      key={d.id}
+      d={d}
+      now={now}
+      current={d.id === result.data?.current}
+      canRevoke={owner || d.email === user?.email}
+      showOwner={owner}
+      onRevoked={() => setVersion((v) => v + 1)}
+    />
+  );
+  return (
+    <Frame title="Devices">
+      <p class="sub">{owner ? "Every computer and browser signed in to this gateway." : "The computers and browsers you signed in with."}</p>
+      {result.state === "error" && (
+        <Notice tone="error">
+          {result.error.message} <button type="button" class="ghost small" onClick={reload}>Try again</button>
+        </Notice>
+      )}
+      {result.state === "loading" && !result.data && <Spinner label="Loading devices…" />}
+      {result.data && (list.length === 0 ? <Notice>No devices yet.</Notice> : <ul class="list">{active.map(row)}</ul>)}
+      {revoked.length > 0 && (
+        <details class="revoked-list">
+          <summary>Revoked ({revoked.length})</summary>
+          <ul class="list">{revoked.map(row)}</ul>
+        </details>
+      )}
+      {owner && (
+        <>
+          <h2>Add a phone or browser</h2>
+          <InviteForm />
+        </>
+      )}
+    </Frame>
+  );
+}
