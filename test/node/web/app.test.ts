@@ -12,6 +12,7 @@ let token: string;
 const sockets: { url: string; route: WebSocketRoute }[] = [];
 
 beforeAll(async () => {
+  if (!hasChromium) return;
   stack = await startWebStack();
   token = await stack.mintToken(OWNER);
   phone = await openPhone();

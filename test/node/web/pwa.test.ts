@@ -9,6 +9,7 @@ let phone: PhoneBrowser;
 let stopped = false;
 
 beforeAll(async () => {
+  if (!hasChromium) return;
   stack = await startWebStack();
   phone = await openPhone({ dark: true });
 }, 90_000);

@@ -55,6 +55,7 @@ function fakeSupabase(): Promise<Server> {
 }
 
 beforeAll(async () => {
+  if (!hasChromium) return;
   supabase = await fakeSupabase();
   supabaseUrl = `http://127.0.0.1:${(supabase.address() as { port: number }).port}`;
   stack = await startWebStack({ AUTH_PROVIDER: "supabase", SUPABASE_URL: supabaseUrl, SUPABASE_JWT_SECRET: SECRET, SUPABASE_ANON_KEY: ANON_KEY });
@@ -64,7 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await phone?.close();
   await stack?.stop();
-  await new Promise((resolve) => supabase?.close(resolve));
+  if (supabase) await new Promise((resolve) => supabase.close(resolve));
 });
 
 describe.skipIf(!hasChromium)("Supabase sign-in", () => {
