@@ -1,0 +1,157 @@
+// outpost origin | enroll-link: run the origin on this computer, and mint an owner enrollment link from the signing key.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CAC } from "cac";
+import { intOpt, stringOpt, type Options } from "../lib/args.ts";
+import { parseEdgeUrl, readCredentials } from "../lib/config.ts";
+import { configError, usageError } from "../lib/errors.ts";
+import { EdgeClient } from "../lib/http.ts";
+import { out } from "../lib/output.ts";
+
+export function registerOrigin(cli: CAC): void {
+  cli
+    .command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)")
+    .option("--port <port>", "Port to listen on (default: 8788)")
+    .option("--host <host>", "Address to listen on (default: 127.0.0.1)")
+    .example("  $ outpost origin")
+    .example("  $ outpost origin --port 9000")
+    .action(async (options: Options) => {
+      const port = intOpt(options, "port", 0, 65535) ?? 8788;
+      const host = stringOpt(options, "host") ?? "127.0.0.1";
+      const { runOrigin } = await import("../../origin/main.ts");
+      try {
+        await runOrigin({ port, host });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE") throw usageError(`port ${port} on ${host} is already in use`, "Pick another with --port.");
+        if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw usageError(`cannot listen on ${host}`, "Use an address of this computer, e.g. 127.0.0.1.");
+        throw err;
+      }
+    });
+
+  cli
+    .command("enroll-link", "Mint a single-use enrollment link for a phone or browser, signed with the edge's key")
+    .option("--email <email>", "Who the link signs in (must be in OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS)")
+    .option("--url <url>", "The edge's PUBLIC_URL (default: OUTPOST_URL, then PUBLIC_URL from .dev.vars, then the stored edge)")
+    .option("--key-file <file>", "The ES256 private JWK (default: OUTPOST_SIGNING_KEY, then .dev.vars)")
+    .option("--ttl <seconds>", "How long the link stays valid (default: 3600, at most 86400)")
+    .example("  $ outpost enroll-link --email me@example.com")
+    .example("  $ OUTPOST_SIGNING_KEY=\"$(cat key.json)\" outpost enroll-link --email me@example.com --url https://outpost.example.com")
+    .example("  $ outpost enroll-link --email me@example.com --key-file ./signing-key.jwk.json --url https://outpost.example.com")
+    .action((options: Options) => enrollLink(options));
+}
+
+interface SigningKey {
+  kty: string;
+  crv: string;
+  x: string;
+  y: string;
+  d: string;
+  kid: string;
+}
+
+function parseKey(text: string, where: string): SigningKey {
+  let jwk: Partial<SigningKey> | null = null;
+  try {
+    jwk = JSON.parse(text) as Partial<SigningKey>;
+  } catch {
+    jwk = null;
+  }
+  if (!jwk || typeof jwk !== "object" || jwk.kty !== "EC" || jwk.crv !== "P-256" || !jwk.x || !jwk.y || !jwk.d || !jwk.kid) {
+    throw configError(`${where} is not an ES256 (P-256) private JWK with a kid`, "Use the OUTPOST_SIGNING_KEY value the edge has.");
+  }
+  return jwk as SigningKey;
+}
+
+/** The project's .dev.vars: in the current directory, else at the root of the checkout this CLI was built in. */
+function readDevVars(): { file: string; vars: Record<string, string> } | null {
+  const candidates = [resolve(".dev.vars")];
+  try {
+    candidates.push(join(fileURLToPath(new URL("../..", import.meta.url)), ".dev.vars"));
+  } catch {
+    // not a file: URL
+  }
+  for (const file of candidates) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    // Not a static import: node:util's ES namespace loads worker_threads for every command.
+    return { file, vars: process.getBuiltinModule("node:util").parseEnv(text) as Record<string, string> };
+  }
+  return null;
+}
+
+async function enrollLink(options: Options): Promise<void> {
+  const email = stringOpt(options, "email");
+  if (!email) throw usageError("enroll-link needs --email <address>");
+  if (!/^[^\s@,]+@[^\s@,]+$/.test(email)) throw usageError(`--email must be an email address (got ${JSON.stringify(email)})`);
+  const ttl = intOpt(options, "ttl", 60, 86_400);
+
+  const keyFile = stringOpt(options, "keyFile", "--key-file");
+  let key: SigningKey;
+  let keySource: string;
+  let devVars: ReturnType<typeof readDevVars> = null;
+  if (keyFile) {
+    let text: string;
+    try {
+      text = readFileSync(keyFile, "utf8");
+    } catch (err) {
+      throw configError(`cannot read the key file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, "Check the path and its permissions.");
+    }
+    key = parseKey(text, `the key file ${keyFile}`);
+    keySource = keyFile;
+  } else if (process.env.OUTPOST_SIGNING_KEY) {
+    key = parseKey(process.env.OUTPOST_SIGNING_KEY, "OUTPOST_SIGNING_KEY");
+    keySource = "OUTPOST_SIGNING_KEY";
+  } else {
+    devVars = readDevVars();
+    const raw = devVars?.vars.OUTPOST_SIGNING_KEY;
+    if (!devVars || !raw) {
+      throw configError("no signing key found", "Pass --key-file <jwk.json>, set OUTPOST_SIGNING_KEY, or run it in the project (with .dev.vars).");
+    }
+    key = parseKey(raw, `OUTPOST_SIGNING_KEY in ${devVars.file}`);
+    keySource = devVars.file;
+  }
+
+  const flagUrl = stringOpt(options, "url");
+  let url: string;
+  if (flagUrl) url = parseEdgeUrl(flagUrl, "flag");
+  else if (process.env.OUTPOST_URL) url = parseEdgeUrl(process.env.OUTPOST_URL, "env");
+  else {
+    devVars ??= readDevVars();
+    const fromDevVars = devVars?.vars.PUBLIC_URL;
+    let stored: string | undefined;
+    try {
+      stored = readCredentials()?.url;
+    } catch {
+      stored = undefined;
+    }
+    const raw = keySource === devVars?.file ? (fromDevVars ?? stored) : (stored ?? fromDevVars);
+    if (!raw) throw configError("no edge URL for the link", "Pass --url <PUBLIC_URL of the edge> or set OUTPOST_URL.");
+    url = parseEdgeUrl(raw, "flag");
+  }
+
+  const { mintEnrollmentLink } = await import("../../worker/auth/enrollment.ts");
+  const link = await mintEnrollmentLink({ signingKey: key, publicUrl: url, email, ...(ttl ? { ttlSeconds: ttl } : {}) });
+  await warnIfUnknownKey(url, key.kid);
+  out.line(link.url);
+  out.note(out.err("dim", `Single use, valid for ${Math.round(link.expiresIn / 60)} min, for ${email.toLowerCase()}; signed with the key from ${keySource}. Open it on the phone.`));
+}
+
+/** A link signed with a key the edge does not publish would be refused there: say so now (best effort, 3 s). */
+async function warnIfUnknownKey(url: string, kid: string): Promise<void> {
+  try {
+    const res = await new EdgeClient(url).fetch("/.well-known/jwks.json", { timeoutMs: 3000 });
+    if (!res.ok) return res.cancel();
+    const jwks = (await res.json()) as { keys?: { kid?: string }[] };
+    if (Array.isArray(jwks.keys) && !jwks.keys.some((k) => k.kid === kid)) {
+      out.warn(`the edge at ${url} does not publish key ${kid}; it will refuse this link (wrong key or wrong --url?)`);
+    }
+  } catch {
+    // offline or not deployed yet: the link may still be right
+  }
+}

@@ -1,0 +1,178 @@
+// Where the CLI keeps its state, and how it picks the edge URL: flags, then environment, then the credentials file.
+import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { isAbsolute, join } from "node:path";
+import { configError, usageError } from "./errors.ts";
+
+export interface Credentials {
+  version: 1;
+  /** The edge these tokens belong to (an origin); they are never sent anywhere else. */
+  url: string;
+  provider: "outpost" | "supabase";
+  access_token: string;
+  refresh_token: string;
+  /** Access-token expiry, milliseconds since the epoch. */
+  expires_at: number;
+  device_id?: string;
+  email?: string;
+  /** Supabase sessions refresh at Supabase, with the project's public anon key. */
+  supabase?: { url: string; anon_key: string };
+}
+
+export function configDir(): string {
+  const xdg = process.env.XDG_CONFIG_HOME;
+  const base = xdg && isAbsolute(xdg) ? xdg : join(os.homedir(), ".config");
+  return join(base, "outpost");
+}
+
+export function credentialsPath(): string {
+  return join(configDir(), "credentials.json");
+}
+
+/** The stored credentials, or null when there are none; a file that cannot be used is a configuration error. */
+export function readCredentials(): Credentials | null {
+  const file = credentialsPath();
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw configError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, "Check its permissions, or delete it and run `outpost login`.");
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = null;
+  }
+  if (!isCredentials(data)) {
+    throw configError(`the credentials file ${file} is corrupt`, "Delete it and run `outpost login` again.");
+  }
+  return data;
+}
+
+function isCredentials(v: unknown): v is Credentials {
+  if (typeof v !== "object" || v === null) return false;
+  const c = v as Record<string, unknown>;
+  return (
+    c.version === 1 &&
+    typeof c.url === "string" &&
+    URL.canParse(c.url) &&
+    (c.provider === "outpost" || c.provider === "supabase") &&
+    typeof c.access_token === "string" &&
+    typeof c.refresh_token === "string" &&
+    typeof c.expires_at === "number"
+  );
+}
+
+/** Writes atomically (temp file + rename) with mode 0600 in a 0700 directory. */
+export function writeCredentials(creds: Credentials): void {
+  const dir = configDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = credentialsPath();
+  // Unique per process and call; "wx" below refuses to follow or reuse anything already there.
+  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+  chmodSync(file, 0o600);
+}
+
+export function deleteCredentials(): boolean {
+  try {
+    unlinkSync(credentialsPath());
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/** The credentials file's permission bits, or null when it does not exist. */
+export function credentialsMode(): number | null {
+  try {
+    return statSync(credentialsPath()).mode & 0o777;
+  } catch {
+    return null;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` holding an exclusive lock next to the credentials file, so two CLIs never rotate the same refresh token
+ * (presenting a rotated token again revokes the device). A lock older than 30 s is treated as abandoned.
+ */
+export async function withCredentialsLock<T>(fn: () => Promise<T>): Promise<T> {
+  mkdirSync(configDir(), { recursive: true, mode: 0o700 });
+  const lock = `${credentialsPath()}.lock`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, "wx", 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw configError(`${lock} is held by another outpost process`, "Delete it if no outpost is running.");
+      await sleep(50 + Math.random() * 100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      // nothing to release
+    }
+  }
+}
+
+export type UrlSource = "flag" | "env" | "file";
+
+export interface EdgeTarget {
+  url: string;
+  source: UrlSource;
+}
+
+/** An edge URL as an origin; anything but http(s) without user info is refused. */
+export function parseEdgeUrl(raw: string, source: UrlSource): string {
+  const where = source === "flag" ? "--url" : source === "env" ? "OUTPOST_URL" : `the url in ${credentialsPath()}`;
+  const fail = () =>
+    source === "file"
+      ? configError(`${where} is not a valid edge URL`, "Run `outpost login --url <edge>` again.")
+      : usageError(`${where} is not a valid edge URL: ${JSON.stringify(raw)}`, "Use the edge's address, e.g. https://outpost.example.com.");
+  if (!URL.canParse(raw)) throw fail();
+  const url = new URL(raw);
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password || !url.hostname) throw fail();
+  return url.origin;
+}
+
+/** The edge URL by precedence: --url, then OUTPOST_URL, then the credentials file; null when none is set. */
+export function resolveEdge(flag: unknown, creds: Credentials | null): EdgeTarget | null {
+  if (flag !== undefined && flag !== true && flag !== "") return { url: parseEdgeUrl(String(flag), "flag"), source: "flag" };
+  if (flag === true) throw usageError("--url needs a value");
+  const env = process.env.OUTPOST_URL;
+  if (env) return { url: parseEdgeUrl(env, "env"), source: "env" };
+  if (creds) return { url: parseEdgeUrl(creds.url, "file"), source: "file" };
+  return null;
+}
+
+export function requireEdge(flag: unknown, creds: Credentials | null): EdgeTarget {
+  const target = resolveEdge(flag, creds);
+  if (!target) throw configError("no edge URL is configured", "Pass --url <edge>, set OUTPOST_URL, or run `outpost login --url <edge>`.");
+  return target;
+}

@@ -1,0 +1,179 @@
+// Keeps sessions present at the edge: one timer for every managed session (batched when there are several),
+// the interval the edge asks for, capped exponential backoff with jitter while the edge is unreachable.
+import { CliError, EXIT } from "./errors.ts";
+import { EdgeError, debug, type EdgeClient } from "./http.ts";
+
+export interface SessionInfo {
+  id: string;
+  pid?: number;
+  hostname?: string;
+  /** ISO 8601. */
+  startedAt?: string;
+  status?: "working" | "idle";
+  name?: string;
+  meta?: Record<string, unknown>;
+}
+
+export interface EndReport {
+  exitCode?: number;
+  reason?: string;
+}
+
+/** What the loop tells its owner; each state change is reported once. */
+export type HeartbeatEvent =
+  | { type: "up"; interval: number; recovered: boolean }
+  | { type: "down"; reason: string; retryInMs: number }
+  | { type: "rejected"; error: CliError };
+
+export interface HeartbeaterOptions {
+  onEvent?: (event: HeartbeatEvent) => void;
+  /** Seconds between heartbeats until the edge names its own interval. */
+  initialInterval?: number;
+  /** Backoff starts here and doubles up to the interval. */
+  backoffBaseMs?: number;
+}
+
+export const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const MIN_INTERVAL_S = 1;
+const MAX_INTERVAL_S = 300;
+
+export class Heartbeater {
+  readonly #client: EdgeClient;
+  readonly #sessions = new Map<string, SessionInfo>();
+  readonly #onEvent: (event: HeartbeatEvent) => void;
+  readonly #backoffBaseMs: number;
+  #interval: number;
+  #timer: NodeJS.Timeout | null = null;
+  #running = false;
+  #inFlight: Promise<void> | null = null;
+  #failures = 0;
+  #state: "unknown" | "up" | "down" | "rejected" = "unknown";
+  readonly #refusedIds = new Set<string>();
+
+  constructor(client: EdgeClient, options: HeartbeaterOptions = {}) {
+    this.#client = client;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#interval = options.initialInterval ?? 15;
+    this.#backoffBaseMs = options.backoffBaseMs ?? 1000;
+  }
+
+  /** Seconds between heartbeats, as the edge last asked. */
+  get interval(): number {
+    return this.#interval;
+  }
+
+  add(session: SessionInfo): void {
+    this.#sessions.set(session.id, session);
+  }
+
+  update(id: string, patch: Partial<SessionInfo>): void {
+    const s = this.#sessions.get(id);
+    if (s) this.#sessions.set(id, { ...s, ...patch });
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#schedule(0);
+  }
+
+  /** Stops the loop and waits for a heartbeat in flight, so an end report can never be overtaken by it. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#inFlight;
+  }
+
+  /** Reports a session's end at once (exit 0 → ended, anything else → failed); null when it was recorded. */
+  async end(id: string, report: EndReport, timeoutMs = 3000): Promise<CliError | null> {
+    this.#sessions.delete(id);
+    try {
+      await this.#client.request(`/api/heartbeat/${encodeURIComponent(id)}`, { method: "DELETE", json: report, timeoutMs });
+      return null;
+    } catch (err) {
+      debug(`end report for ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof CliError) return err;
+      if (err instanceof EdgeError) return new CliError(EXIT.EDGE, `the edge refused the end report: ${err.message} (${err.code})`);
+      return new CliError(EXIT.FAILURE, String(err));
+    }
+  }
+
+  #schedule(ms: number): void {
+    if (!this.#running) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#inFlight = this.#beat().finally(() => (this.#inFlight = null));
+    }, ms);
+  }
+
+  async #beat(): Promise<void> {
+    const sessions = [...this.#sessions.values()];
+    if (sessions.length === 0) return this.#schedule(this.#interval * 1000);
+    try {
+      let body: { interval?: number; sessions?: { id: string; status: string; error?: { code: string; message: string; retryAfter?: number } }[] };
+      if (sessions.length === 1) {
+        body = await this.#client.request(`/api/heartbeat/${encodeURIComponent(sessions[0]!.id)}`, { json: payload(sessions[0]!), timeoutMs: 5000 });
+      } else {
+        body = await this.#client.request("/api/heartbeat", { json: { sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) }, timeoutMs: 5000 });
+      }
+      if (typeof body?.interval === "number" && Number.isFinite(body.interval)) {
+        this.#interval = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, body.interval));
+      }
+      // A batch is answered per session: a refusal of one says nothing about the others.
+      const refused = (body?.sessions ?? []).filter((r) => r.status !== "accepted" && r.error?.code !== "RATE_LIMITED");
+      for (const r of refused) {
+        if (this.#refusedIds.has(r.id)) continue;
+        this.#refusedIds.add(r.id);
+        this.#onEvent({ type: "rejected", error: new CliError(EXIT.EDGE, `the edge refused the heartbeat for ${r.id}: ${r.error?.message ?? r.status} (${r.error?.code ?? "?"})`) });
+      }
+      for (const r of body?.sessions ?? []) if (r.status === "accepted") this.#refusedIds.delete(r.id);
+      const recovered = this.#state === "down" || this.#state === "rejected";
+      if (this.#state !== "up") this.#onEvent({ type: "up", interval: this.#interval, recovered });
+      this.#state = "up";
+      this.#failures = 0;
+      this.#schedule(this.#interval * 1000);
+    } catch (err) {
+      this.#failed(err);
+    }
+  }
+
+  #failed(err: unknown): void {
+    const intervalMs = this.#interval * 1000;
+    if (err instanceof EdgeError && err.status === 429) {
+      // Too fast for the edge: wait as told, without calling it an outage.
+      return this.#schedule(Math.max(1000, (err.retryAfter ?? this.#interval) * 1000));
+    }
+    const rejected =
+      (err instanceof EdgeError && err.status >= 400 && err.status < 500) ||
+      (err instanceof CliError && (err.exitCode === EXIT.AUTH || err.exitCode === EXIT.CONFIG));
+    if (rejected) {
+      // Refused (signed out, revoked, bad request): tell once, keep trying each interval in case it is fixed.
+      if (this.#state !== "rejected") {
+        const error =
+          err instanceof CliError
+            ? err
+            : new CliError(EXIT.EDGE, `the edge refused the heartbeat: ${(err as EdgeError).message} (${(err as EdgeError).code})`);
+        this.#onEvent({ type: "rejected", error });
+      }
+      this.#state = "rejected";
+      return this.#schedule(intervalMs);
+    }
+    // Unreachable or failing: exponential backoff with jitter, never longer than one interval.
+    this.#failures++;
+    const ceiling = Math.min(intervalMs, this.#backoffBaseMs * 2 ** (this.#failures - 1));
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    if (this.#state !== "down") {
+      const reason = err instanceof CliError || err instanceof EdgeError ? err.message : String(err);
+      this.#onEvent({ type: "down", reason, retryInMs: delay });
+    }
+    this.#state = "down";
+    this.#schedule(delay);
+  }
+}
+
+function payload(s: SessionInfo): Omit<SessionInfo, "id"> {
+  const { id: _id, ...rest } = s;
+  return rest;
+}

@@ -1,0 +1,144 @@
+// The CLI's only network client: JSON requests to the edge, with timeouts, one refresh-and-retry on 401, and errors
+// mapped to exit codes. Tokens go in the Authorization header only and never into messages.
+import { CliError, EXIT } from "./errors.ts";
+import { request, type HttpResponse } from "./request.ts";
+import { USER_AGENT } from "./version.ts";
+
+export interface TokenSource {
+  /** An access token for the edge; `force` asks for a fresh one (after a 401). */
+  accessToken(force?: boolean): Promise<string>;
+  /** Whether a 401 is worth a refresh-and-retry. */
+  readonly canRefresh: boolean;
+}
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  form?: Record<string, string>;
+  /** Send the bearer token (default: true when the client has a token source). */
+  auth?: boolean;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+/** An error answer from the edge in its standard shape {"error":{"code","message"}}. */
+export class EdgeError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly retryAfter: number | null;
+
+  constructor(status: number, code: string, message: string, retryAfter: number | null) {
+    super(message);
+    this.name = "EdgeError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export function debug(message: string): void {
+  if (process.env.OUTPOST_DEBUG) process.stderr.write(`[outpost debug] ${message}\n`);
+}
+
+/** Network failures (refused, DNS, timeout) as exit code 5. */
+export function unreachable(base: string, err: unknown): CliError {
+  const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const why = timedOut ? "timed out" : code ? code : "connection failed";
+  return new CliError(EXIT.UNREACHABLE, `cannot reach the edge at ${base} (${why})`, {
+    hint: "Check the URL and your connection; `outpost doctor` checks the setup.",
+    cause: err,
+  });
+}
+
+export class EdgeClient {
+  readonly base: string;
+  readonly tokens: TokenSource | null;
+
+  constructor(base: string, tokens: TokenSource | null = null) {
+    this.base = base;
+    this.tokens = tokens;
+  }
+
+  /** One HTTP exchange; network failures throw CliError(UNREACHABLE), HTTP errors are returned as responses. */
+  async fetch(path: string, options: RequestOptions = {}, token?: string): Promise<HttpResponse> {
+    const headers: Record<string, string> = { "user-agent": USER_AGENT, accept: "application/json", ...options.headers };
+    let body: string | undefined;
+    if (options.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(options.json);
+    } else if (options.form) {
+      headers["content-type"] = "application/x-www-form-urlencoded";
+      body = new URLSearchParams(options.form).toString();
+    }
+    if (token) headers.authorization = `Bearer ${token}`;
+    const method = options.method ?? (body === undefined ? "GET" : "POST");
+    const started = Date.now();
+    try {
+      const res = await request(new URL(path, this.base), { method, headers, body, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+      debug(`${method} ${path} -> ${res.status} (${Date.now() - started} ms)`);
+      return res;
+    } catch (err) {
+      debug(`${method} ${path} -> ${err instanceof Error ? err.name : "error"} (${Date.now() - started} ms)`);
+      throw unreachable(this.base, err);
+    }
+  }
+
+  /** A JSON request; a non-2xx answer throws EdgeError. With a token source, a 401 refreshes once and retries. */
+  async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const useAuth = options.auth ?? this.tokens !== null;
+    let token = useAuth && this.tokens ? await this.tokens.accessToken() : undefined;
+    let res = await this.fetch(path, options, token);
+    if (res.status === 401 && useAuth && this.tokens?.canRefresh) {
+      res.cancel();
+      token = await this.tokens.accessToken(true);
+      res = await this.fetch(path, options, token);
+    }
+    return readJson<T>(res);
+  }
+}
+
+export async function readJson<T>(res: HttpResponse): Promise<T> {
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (res.ok) {
+    if (data === null && text) throw new CliError(EXIT.EDGE, `the edge answered ${res.status} with something that is not JSON`, { hint: "Is --url the Outpost edge?" });
+    return data as T;
+  }
+  const error = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof error?.code === "string" ? error.code : `HTTP_${res.status}`;
+  const message = typeof error?.message === "string" ? error.message : `the edge answered ${res.status} ${res.statusText}`.trim();
+  const retry = Number(res.headers.get("retry-after"));
+  throw new EdgeError(res.status, code, message, Number.isFinite(retry) && retry >= 0 ? retry : null);
+}
+
+/** An EdgeError as the CLI reports it. */
+export function edgeErrorToCli(err: EdgeError): CliError {
+  const message = `${err.message.replace(/\.$/, "")} (${err.code})`;
+  if (err.status === 401) return new CliError(EXIT.AUTH, message, { hint: "Run `outpost login`.", code: err.code });
+  if (err.status === 403) return new CliError(EXIT.AUTH, message, { hint: "Ask an owner of this gateway for access.", code: err.code });
+  if (err.status === 404) return new CliError(EXIT.FAILURE, message, { code: err.code });
+  if (err.status === 429) {
+    return new CliError(EXIT.EDGE, message, { hint: `Try again in ${err.retryAfter ?? 60} s.`, code: err.code });
+  }
+  if (err.code === "CONFIG_INVALID") return new CliError(EXIT.EDGE, message, { hint: "Run `outpost doctor`; the edge's settings need fixing.", code: err.code });
+  return new CliError(EXIT.EDGE, message, { hint: "Run `outpost doctor`.", code: err.code });
+}
+
+/** Calls `fn`, reporting edge errors as CLI errors. */
+export async function edgeCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof EdgeError) throw edgeErrorToCli(err);
+    throw err;
+  }
+}
