@@ -17,7 +17,7 @@ interface LoginRequest {
 }
 
 type Step =
-  | { step: "enter"; error?: string }
+  | { step: "enter"; error?: string; code?: string }
   | { step: "looking"; code: string }
   | { step: "review"; request: LoginRequest; error?: string }
   | { step: "deciding"; request: LoginRequest; decision: "approve" | "deny" }
@@ -29,7 +29,7 @@ export function normalizeCode(raw: string): string {
   return letters.length > 4 ? `${letters.slice(0, 4)}-${letters.slice(4)}` : letters;
 }
 
-function CodeForm(props: { initial: string; error?: string; onSubmit: (code: string) => void }) {
+function CodeForm(props: { initial: string; error?: string; onEdit: () => void; onSubmit: (code: string) => void }) {
   const [value, setValue] = useState(props.initial);
   return (
     <form
@@ -46,7 +46,10 @@ function CodeForm(props: { initial: string; error?: string; onSubmit: (code: str
         class="code"
         name="code"
         value={value}
-        onInput={(e) => setValue(normalizeCode((e.target as HTMLInputElement).value))}
+        onInput={(e) => {
+          setValue(normalizeCode((e.target as HTMLInputElement).value));
+          props.onEdit();
+        }}
         placeholder="BCDF-GHJK"
         autocomplete="one-time-code"
         autocapitalize="characters"
@@ -73,7 +76,7 @@ export function DevicePage() {
     let cancelled = false;
     api<{ request: LoginRequest }>("/auth/device/lookup", { method: "POST", body: { user_code: state.code } }).then(
       ({ request }) => !cancelled && setState({ step: "review", request }),
-      (err) => !cancelled && setState({ step: "enter", error: lookupError(err) }),
+      (err) => !cancelled && setState({ step: "enter", error: lookupError(err), code: state.code }),
     );
     return () => {
       cancelled = true;
@@ -93,7 +96,12 @@ export function DevicePage() {
   if (state.step === "enter") {
     return (
       <Frame title="Approve a login">
-        <CodeForm initial={fromLink} error={state.error} onSubmit={(code) => setState({ step: "looking", code })} />
+        <CodeForm
+          initial={state.code ?? fromLink}
+          error={state.error}
+          onEdit={() => state.error && setState({ step: "enter", code: state.code })}
+          onSubmit={(code) => setState({ step: "looking", code })}
+        />
       </Frame>
     );
   }

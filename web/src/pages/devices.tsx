@@ -45,7 +45,7 @@ function DeviceRow(props: { d: Device; current: boolean; canRevoke: boolean; sho
         <strong>{label}</strong>
         <span class="badges">
           {props.current && <Badge tone="ok">This browser</Badge>}
-          {d.revokedAt ? <Badge tone="muted">Revoked</Badge> : <Badge tone="idle">{d.kind === "cli" ? "CLI" : "Browser"}</Badge>}
+          {d.revokedAt ? <Badge tone="muted">Revoked</Badge> : d.kind === "cli" && <Badge tone="idle">CLI</Badge>}
         </span>
       </div>
       <p class="sub">
