@@ -66,7 +66,8 @@ auth.subscribe(() => {
 });
 
 function registerServiceWorker(): void {
-  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  // The dev server has no /sw.js (it is built from src/sw.ts); production builds and `npm start` do.
+  if (import.meta.env.DEV || !("serviceWorker" in navigator) || !window.isSecureContext) return;
   addEventListener("load", () => {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((err: unknown) => console.warn("service worker not registered", err));
   });
