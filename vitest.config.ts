@@ -9,6 +9,11 @@ function signingKey(kid: string): string {
   return JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid, alg: "ES256" });
 }
 
+// Kept in the environment so test/workers/global-setup.ts can tell the real origin which keys to trust
+// (and so a second evaluation of this file in the same run reuses them).
+process.env.OUTPOST_TEST_SIGNING_KEY ??= signingKey("test-current");
+process.env.OUTPOST_TEST_PREVIOUS_SIGNING_KEY ??= signingKey("test-previous");
+
 export default defineConfig({
   test: {
     projects: [
@@ -27,9 +32,9 @@ export default defineConfig({
                 ORIGIN_TIMEOUT_MS: "1000",
                 READY_TIMEOUT_MS: "500",
                 AUTH_PROVIDER: "outpost",
-                OUTPOST_SIGNING_KEY: signingKey("test-current"),
+                OUTPOST_SIGNING_KEY: process.env.OUTPOST_TEST_SIGNING_KEY,
                 // Test-only: the private half of a rotated key, so tests can mint tokens it signed.
-                TEST_PREVIOUS_SIGNING_KEY: signingKey("test-previous"),
+                TEST_PREVIOUS_SIGNING_KEY: process.env.OUTPOST_TEST_PREVIOUS_SIGNING_KEY,
                 OWNER_EMAILS: "owner@example.com",
                 MEMBER_EMAILS: "member@example.com",
                 VIEWER_EMAILS: "viewer@example.com",

@@ -1,98 +1,145 @@
-// The origin's first cut: a Hono app on Node with health, echo, Server-Sent Events and a WebSocket echo.
-import { createAdaptorServer, upgradeWebSocket } from "@hono/node-server";
-import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
-import { createHash } from "node:crypto";
+// The origin's HTTP server: every request but /health proves it came through the edge, then reaches the built-in API or --upstream.
+import { getRequestListener } from "@hono/node-server";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { WebSocketServer } from "ws";
+import { createOriginApp, type RequestContext } from "./app.ts";
+import { createForwarder, type Forwarder } from "./forward.ts";
+import { pathOf, rejectUpgrade, requestIdOf, sendError } from "./http.ts";
+import { databaseFile, Store } from "./store.ts";
+import { createOutpostVerifier, OutpostVerifyError, type OutpostVerifier, ASSERTION_HEADER } from "./verify.ts";
+import { createBuiltinSockets } from "./ws.ts";
 
 export interface OriginOptions {
   port?: number;
   host?: string;
+  /** The user's own app, e.g. http://localhost:3000: everything but /health and /outpost/* is forwarded there. */
+  upstream?: string | null;
+  /** The edge's URL: the assertions' issuer and where its /.well-known/jwks.json is fetched. */
+  edge?: string | null;
+  /** The issuer, when it is not the edge URL's origin (the edge's PUBLIC_URL). */
+  issuer?: string | null;
+  /** The edge's public keys, instead of fetching them from the edge. */
+  jwks?: { keys: unknown[] } | null;
+  /** This origin's audience (the edge's ORIGIN_AUDIENCE); "origin" by default. */
+  audience?: string | null;
+  /** Where origin.db lives (default ./.outpost); ":memory:" keeps nothing. */
+  dataDir?: string;
+  /** A ready-made verifier (tests, embedding); replaces edge/issuer/jwks/audience. */
+  verifier?: OutpostVerifier;
+  /** Where refusals are logged (one JSON line each); default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface RunningOrigin {
   url: string;
   port: number;
+  store: Store;
   close(): Promise<void>;
 }
 
-// Echo bodies larger than this are summarised by length and digest rather than returned whole.
-const ECHO_INLINE_LIMIT = 64 * 1024;
+const DEFAULT_DATA_DIR = ".outpost";
 
-export function createOriginApp() {
-  const app = new Hono();
-
-  app.get("/health", (c) => c.json({ status: "ok", service: "outpost-origin" }));
-
-  app.all("/api/echo/*", async (c) => {
-    const url = new URL(c.req.url);
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    const headers: Record<string, string> = {};
-    c.req.raw.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    return c.json({
-      method: c.req.method,
-      path: url.pathname,
-      query: url.search,
-      headers,
-      bodyBytes: bytes.byteLength,
-      bodySha256: createHash("sha256").update(bytes).digest("hex"),
-      body: bytes.byteLength <= ECHO_INLINE_LIMIT ? new TextDecoder().decode(bytes) : null,
-    });
+/** Without a key source nothing can be verified: every request but /health is refused (fails closed). */
+function verifierFor(options: OriginOptions): OutpostVerifier {
+  if (options.verifier) return options.verifier;
+  if (!options.edge && !options.jwks) {
+    return async () => {
+      throw new OutpostVerifyError("no edge configured (--edge or --jwks)");
+    };
+  }
+  return createOutpostVerifier({
+    edgeUrl: options.edge ?? undefined,
+    issuer: options.issuer ?? undefined,
+    jwks: options.jwks ?? undefined,
+    audience: options.audience ?? undefined,
   });
-
-  app.get("/api/events", (c) => {
-    const count = clampInt(c.req.query("count"), 5, 1, 1000);
-    const intervalMs = clampInt(c.req.query("interval"), 200, 0, 10_000);
-    return streamSSE(c, async (stream) => {
-      for (let i = 1; i <= count && !stream.aborted; i++) {
-        await stream.writeSSE({ id: String(i), event: "tick", data: JSON.stringify({ n: i, at: Date.now() }) });
-        if (i < count) await stream.sleep(intervalMs);
-      }
-    });
-  });
-
-  app.get(
-    "/api/ws/echo",
-    upgradeWebSocket(() => ({
-      onMessage(event, ws) {
-        ws.send(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
-      },
-    })),
-  );
-
-  app.notFound((c) =>
-    c.json({ error: { code: "NOT_FOUND", message: "No such route.", requestId: c.req.header("x-request-id") ?? "" } }, 404),
-  );
-  return app;
-}
-
-function clampInt(raw: string | undefined, fallback: number, min: number, max: number): number {
-  const n = raw === undefined ? fallback : Number.parseInt(raw, 10);
-  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
 }
 
 export async function startOrigin(options: OriginOptions = {}): Promise<RunningOrigin> {
-  const app = createOriginApp();
-  const wss = new WebSocketServer({ noServer: true });
-  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } });
+  const verify = verifierFor(options);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const store = new Store(databaseFile(options.dataDir ?? DEFAULT_DATA_DIR));
+  const forwarder: Forwarder | null = options.upstream ? createForwarder(options.upstream) : null;
+  const sockets = createBuiltinSockets(forwarder ? null : store);
+  const contexts = new WeakMap<IncomingMessage, RequestContext>();
+  const app = createOriginApp({ store, contextOf: (incoming) => contexts.get(incoming), builtinApi: !forwarder });
+  const handle = getRequestListener(app.fetch);
+
+  /** Verifies the request's assertion; null (after logging why) when it must be refused. */
+  async function guard(req: IncomingMessage, requestId: string): Promise<RequestContext | null> {
+    try {
+      const assertion = req.headers[ASSERTION_HEADER];
+      const identity = await verify({ method: req.method ?? "", pathAndQuery: req.url ?? "", assertion: Array.isArray(assertion) ? undefined : assertion });
+      return { identity, requestId };
+    } catch (err) {
+      const reason = err instanceof OutpostVerifyError ? err.reason : String(err);
+      log(JSON.stringify({ msg: "origin refused", method: req.method, path: pathOf(req.url), requestId, reason }));
+      return null;
+    }
+  }
+
+  const server = createServer({ noDelay: true, requestTimeout: 0 }, async (req, res) => {
+    const path = pathOf(req.url);
+    if (path === "/health") return void handle(req, res);
+    const requestId = requestIdOf(req);
+    const ctx = await guard(req, requestId);
+    if (!ctx) {
+      // Nothing of a refused request is read or forwarded; the connection closes so its body is not waited for.
+      res.shouldKeepAlive = false;
+      return sendError(res, 401, "AUTH_INVALID", "This request did not come through the Outpost edge.", requestId, { connection: "close" });
+    }
+    try {
+      if (forwarder && !path.startsWith("/outpost/")) return forwarder.http(req, res, ctx.identity, requestId);
+      contexts.set(req, ctx);
+      void handle(req, res);
+    } catch (err) {
+      log(JSON.stringify({ msg: "origin error", path, requestId, error: err instanceof Error ? err.message : String(err) }));
+      sendError(res, 500, "INTERNAL", "The origin failed to handle this request.", requestId);
+    }
+  });
+
+  server.on("upgrade", async (req: IncomingMessage, socket, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const requestId = requestIdOf(req);
+    const ctx = await guard(req, requestId);
+    if (!ctx) return rejectUpgrade(socket, 401, "AUTH_INVALID", "This request did not come through the Outpost edge.", requestId);
+    const path = pathOf(req.url);
+    try {
+      if (forwarder && !path.startsWith("/outpost/")) forwarder.upgrade(req, socket, head, ctx.identity, requestId);
+      else sockets.upgrade(req, socket, head, ctx.identity, requestId);
+    } catch (err) {
+      log(JSON.stringify({ msg: "origin error", path, requestId, error: err instanceof Error ? err.message : String(err) }));
+      rejectUpgrade(socket, 500, "INTERNAL", "The origin failed to handle this request.", requestId);
+    }
+  });
+  server.on("clientError", (_err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    socket.destroy();
+  });
+
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => {
+      store.close();
+      reject(err);
+    });
     server.listen(options.port ?? 8788, options.host ?? "127.0.0.1", () => resolve());
   });
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(":") ? `[${address}]` : address;
+  let closing: Promise<void> | null = null;
   return {
     url: `http://${host}:${port}`,
     port,
+    store,
     close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        if ("closeAllConnections" in server) server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+      (closing ??= new Promise<void>((resolve) => {
+        sockets.close();
+        forwarder?.close();
+        server.closeAllConnections();
+        server.close(() => {
+          store.close();
+          resolve();
+        });
+      })),
   };
 }

@@ -315,6 +315,21 @@ async function enrollmentLink(vars: Record<string, string>): Promise<string | nu
   }
 }
 
+/**
+ * How the origin knows requests came through this edge: the edge's JWKS over loopback (fetched on first use, when the
+ * edge is up), PUBLIC_URL as the issuer, ORIGIN_AUDIENCE as the audience. An isolated run keeps origin.db in its dir.
+ */
+function originTrust(vars: Record<string, string>, edgePort: number, paths: Paths): string[] {
+  const args = ["--edge", `http://${HOST}:${edgePort}`];
+  const publicUrl = vars.PUBLIC_URL?.trim();
+  if (publicUrl && URL.canParse(publicUrl)) args.push("--issuer", new URL(publicUrl).origin);
+  else args.push("--issuer", `http://localhost:${edgePort}`);
+  // The edge's default when .dev.vars leaves it out; never a value from this shell's environment.
+  args.push("--audience", vars.ORIGIN_AUDIENCE?.trim() || "origin");
+  if (paths.dir) args.push("--data-dir", join(paths.dir, "origin-data"));
+  return args;
+}
+
 async function main(): Promise<void> {
   const edgePort = envPort("OUTPOST_EDGE_PORT", DEFAULT_EDGE_PORT);
   const originPort = envPort("OUTPOST_ORIGIN_PORT", DEFAULT_ORIGIN_PORT);
@@ -330,7 +345,13 @@ async function main(): Promise<void> {
   if (paths.webOut) viteArgs.push("--outDir", paths.webOut, "--emptyOutDir");
   await run(start("web", viteArgs), "building the web app (vite build web)");
 
-  start("origin", ["origin/main.ts", "--port", String(originPort), "--host", HOST]);
+  const overrides = localOverrides(vars, {
+    edgePort,
+    originPort,
+    defaultEdgePort: DEFAULT_EDGE_PORT,
+    defaultOriginPort: DEFAULT_ORIGIN_PORT,
+  });
+  start("origin", ["origin/main.ts", "--port", String(originPort), "--host", HOST, ...originTrust({ ...vars, ...overrides }, edgePort, paths)]);
 
   const wranglerArgs = [binOf("wrangler", "wrangler"), "dev", "--local", "--port", String(edgePort), "--ip", HOST];
   wranglerArgs.push("--show-interactive-dev-session=false");
@@ -338,12 +359,6 @@ async function main(): Promise<void> {
   if (paths.devVars !== join(ROOT, ".dev.vars")) wranglerArgs.push("--env-file", paths.devVars);
   if (paths.webOut) wranglerArgs.push("--assets", paths.webOut);
   if (paths.state) wranglerArgs.push("--persist-to", paths.state);
-  const overrides = localOverrides(vars, {
-    edgePort,
-    originPort,
-    defaultEdgePort: DEFAULT_EDGE_PORT,
-    defaultOriginPort: DEFAULT_ORIGIN_PORT,
-  });
   for (const [name, value] of Object.entries(overrides)) wranglerArgs.push("--var", `${name}:${value}`);
   start("edge", wranglerArgs);
 

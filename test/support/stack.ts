@@ -1,8 +1,9 @@
 // Starts the real local stack for Node-side tests and benchmarks: the origin on loopback and the Worker in workerd.
 import { createTestHarness, unstable_startWorker } from "wrangler";
 import { fileURLToPath } from "node:url";
+import type { JWK } from "jose";
 import { IDENTITY_VARS, mintAccessToken } from "./identity.ts";
-import { spawnOrigin, type SpawnedOrigin } from "./spawn-origin.ts";
+import { spawnOrigin, trustEdgeEnv, type SpawnedOrigin } from "./spawn-origin.ts";
 
 /**
  * How the Worker is run.
@@ -19,6 +20,8 @@ export interface StackOptions {
   vars?: Record<string, string>;
   /** Use this origin URL instead of spawning the origin. */
   originUrl?: string;
+  /** Extra flags for the spawned origin, e.g. ["--upstream", url]. */
+  originArgs?: string[];
   engine?: StackEngine;
   /** Listen on this port ("workerd" engine), e.g. so PUBLIC_URL can name the edge's real address. Default: any free port. */
   port?: number;
@@ -83,8 +86,20 @@ async function runWithWorkerd(vars: Record<string, string>, port = 0): Promise<R
   }
 }
 
+/** The edge's signing key as the origin should know it; undefined (the default test key) when it is not a JWK. */
+function signingKeysOf(settings: Record<string, string | undefined>): JWK[] | undefined {
+  try {
+    return settings.OUTPOST_SIGNING_KEY ? [JSON.parse(settings.OUTPOST_SIGNING_KEY) as JWK] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const origin = options.originUrl ? null : await spawnOrigin();
+  // The origin trusts this stack's edge: its key, its PUBLIC_URL as issuer, its ORIGIN_AUDIENCE.
+  const settings = { ...TEST_VARS, ...options.vars };
+  const trust = trustEdgeEnv({ keys: signingKeysOf(settings), issuer: settings.PUBLIC_URL, audience: settings.ORIGIN_AUDIENCE });
+  const origin = options.originUrl ? null : await spawnOrigin(options.originArgs ?? [], trust);
   const originUrl = options.originUrl ?? origin!.url;
   const vars = { ...TEST_VARS, ORIGIN_URL: originUrl, ...options.vars };
   let worker: RunningWorker;

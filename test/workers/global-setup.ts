@@ -1,12 +1,15 @@
 // Starts a real origin (child process) and a Supabase-like JWKS server on loopback for the Worker tests.
 /// <reference path="./provided.d.ts" />
+import type { JWK } from "jose";
 import type { TestProject } from "vitest/node";
 import { startJwksServer } from "../support/jwks-server.ts";
 import { es256KeyPair, rs256KeyPair } from "../support/keys.ts";
-import { spawnOrigin } from "../support/spawn-origin.ts";
+import { spawnOrigin, trustEdgeEnv } from "../support/spawn-origin.ts";
 
 export default async function setup(project: TestProject) {
-  const origin = await spawnOrigin();
+  // The origin enforces assertions: it trusts the keys vitest.config.ts gave the Worker, and its PUBLIC_URL as issuer.
+  const keys = [process.env.OUTPOST_TEST_SIGNING_KEY, process.env.OUTPOST_TEST_PREVIOUS_SIGNING_KEY].map((k) => JSON.parse(k!) as JWK);
+  const origin = await spawnOrigin([], trustEdgeEnv({ keys, issuer: "https://outpost.example.com", audience: "origin" }));
   const es = await es256KeyPair("sb-es-1");
   const rs = await rs256KeyPair("sb-rs-1");
   const stranger = await es256KeyPair("sb-es-1");
