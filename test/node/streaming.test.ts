@@ -2,13 +2,17 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSse } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { closeWebSocket, nextMessage, openWebSocket } from "../support/ws-client.ts";
 
 let stack: Stack;
+/** The owner's access token: SSE and WebSocket upgrades are proxied only when authenticated. */
+let token: string;
 
 beforeAll(async () => {
   stack = await startStack();
+  token = await stack.mintToken(OWNER);
 });
 
 afterAll(async () => {
@@ -21,7 +25,7 @@ describe("Server-Sent Events", () => {
     ["no compression", "identity"],
     ["a browser's Accept-Encoding", "gzip, deflate, br"],
   ])("events arrive one by one, not all at the end (%s)", async (_label, acceptEncoding) => {
-    const read = await readSse(`${stack.edgeUrl}/api/events?count=5&interval=300`, { "accept-encoding": acceptEncoding });
+    const read = await readSse(`${stack.edgeUrl}/api/events?count=5&interval=300`, { "accept-encoding": acceptEncoding }, { bearer: token });
     expect(read.status).toBe(200);
     expect(read.headers["content-type"]).toMatch(/^text\/event-stream/);
     expect(read.events.map((e) => e.id)).toEqual(["1", "2", "3", "4", "5"]);
@@ -38,15 +42,15 @@ describe("Server-Sent Events", () => {
   });
 
   it("the response carries the gateway's request id", async () => {
-    const read = await readSse(`${stack.edgeUrl}/api/events?count=1&interval=0`);
+    const read = await readSse(`${stack.edgeUrl}/api/events?count=1&interval=0`, {}, { bearer: token });
     expect(read.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(read.events).toHaveLength(1);
   });
 });
 
 describe("WebSocket echo", () => {
-  it("text and binary messages round-trip in order without an Origin header (CLI client)", async () => {
-    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`);
+  it("text messages round-trip in order without an Origin header (CLI client)", async () => {
+    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { bearer: token });
     if (!handshake.ok) throw new Error(`upgrade refused: ${handshake.status} ${handshake.body}`);
     const { ws } = handshake;
     try {
@@ -56,6 +60,16 @@ describe("WebSocket echo", () => {
         expect(reply.isBinary).toBe(false);
         expect(reply.data.toString("utf8")).toBe(text);
       }
+    } finally {
+      await closeWebSocket(ws);
+    }
+  });
+
+  it("binary messages round-trip byte for byte, as binary frames (CLI client)", async () => {
+    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { bearer: token });
+    if (!handshake.ok) throw new Error(`upgrade refused: ${handshake.status} ${handshake.body}`);
+    const { ws } = handshake;
+    try {
       const bytes = randomBytes(256 * 1024);
       ws.send(bytes);
       const reply = await nextMessage(ws);
@@ -67,7 +81,7 @@ describe("WebSocket echo", () => {
   });
 
   it.each(["https://phone.example.com", "http://localhost:8787"])("an allowed Origin (%s) connects and echoes", async (origin) => {
-    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { origin });
+    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { origin, bearer: token });
     if (!handshake.ok) throw new Error(`upgrade refused: ${handshake.status} ${handshake.body}`);
     try {
       handshake.ws.send(`from ${origin}`);
@@ -80,7 +94,8 @@ describe("WebSocket echo", () => {
   it.each(["https://evil.example.com", "null", "https://phone.example.com.evil.example"])(
     "a disallowed Origin (%s) gets 403 FORBIDDEN_ORIGIN and no socket",
     async (origin) => {
-      const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { origin });
+      // Even with valid credentials: the Origin rule is not a matter of who is signed in.
+      const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { origin, bearer: token });
       expect(handshake.ok).toBe(false);
       if (handshake.ok) return closeWebSocket(handshake.ws).then(() => undefined);
       expect(handshake.status).toBe(403);
@@ -93,7 +108,7 @@ describe("WebSocket echo", () => {
 
   it("a second socket works after the first one closed", async () => {
     for (let round = 0; round < 2; round++) {
-      const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`);
+      const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { bearer: token });
       if (!handshake.ok) throw new Error(`upgrade refused: ${handshake.status}`);
       handshake.ws.send(`round ${round}`);
       expect((await nextMessage(handshake.ws)).data.toString()).toBe(`round ${round}`);

@@ -15,6 +15,9 @@ export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, 
   const pair = new WebSocketPair();
   const client = pair[0];
   const edge = pair[1];
+  // Under current compatibility dates binary messages arrive as Blobs, which send() would stringify.
+  upstream.binaryType = "arraybuffer";
+  edge.binaryType = "arraybuffer";
   upstream.accept();
   edge.accept();
 
