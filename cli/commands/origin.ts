@@ -14,15 +14,33 @@ export function registerOrigin(cli: CAC): void {
     .command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)")
     .option("--port <port>", "Port to listen on (default: 8788)")
     .option("--host <host>", "Address to listen on (default: 127.0.0.1)")
-    .example("  $ outpost origin")
-    .example("  $ outpost origin --port 9000")
+    .option("--upstream <url>", "Forward to your app (e.g. http://localhost:3000) instead of the built-in API (OUTPOST_UPSTREAM)")
+    .option("--edge <url>", "The edge's URL: the assertions' issuer and where its JWKS is fetched (OUTPOST_EDGE_URL)")
+    .option("--jwks <file|json>", "The edge's public keys, for offline setups (OUTPOST_JWKS)")
+    .option("--issuer <url>", "The issuer when it is not --edge's origin: the edge's PUBLIC_URL (OUTPOST_ISSUER)")
+    .option("--audience <aud>", "The edge's ORIGIN_AUDIENCE (default: ORIGIN_AUDIENCE, else origin)")
+    .option("--data-dir <dir>", "Where the built-in API keeps origin.db (OUTPOST_DATA_DIR, default ./.outpost)")
+    .example("  $ outpost origin --edge https://outpost.example.com")
+    .example("  $ outpost origin --edge https://outpost.example.com --upstream http://localhost:3000")
+    .example("  $ outpost origin --port 9000 --edge https://outpost.example.com --audience my-laptop")
     .action(async (options: Options) => {
       const port = intOpt(options, "port", 0, 65535) ?? 8788;
       const host = stringOpt(options, "host") ?? "127.0.0.1";
-      const { runOrigin } = await import("../../origin/main.ts");
+      const settings = {
+        port,
+        host,
+        ...optional("upstream", stringOpt(options, "upstream")),
+        ...optional("edge", stringOpt(options, "edge")),
+        ...optional("jwks", stringOpt(options, "jwks")),
+        ...optional("issuer", stringOpt(options, "issuer")),
+        ...optional("audience", stringOpt(options, "audience")),
+        ...optional("dataDir", stringOpt(options, "data-dir") ?? stringOpt(options, "dataDir")),
+      };
+      const { runOrigin, OriginConfigError } = await import("../../origin/main.ts");
       try {
-        await runOrigin({ port, host });
+        await runOrigin(settings);
       } catch (err) {
+        if (err instanceof OriginConfigError) throw usageError(err.message, "See `outpost origin --help`.");
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "EADDRINUSE") throw usageError(`port ${port} on ${host} is already in use`, "Pick another with --port.");
         if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw usageError(`cannot listen on ${host}`, "Use an address of this computer, e.g. 127.0.0.1.");
@@ -40,6 +58,11 @@ export function registerOrigin(cli: CAC): void {
     .example("  $ OUTPOST_SIGNING_KEY=\"$(cat key.json)\" outpost enroll-link --email me@example.com --url https://outpost.example.com")
     .example("  $ outpost enroll-link --email me@example.com --key-file ./signing-key.jwk.json --url https://outpost.example.com")
     .action((options: Options) => enrollLink(options));
+}
+
+/** Only the options that were given, so runOrigin() can fall back to the environment for the rest. */
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 interface SigningKey {
