@@ -1,16 +1,22 @@
 // CORS over real HTTP: exact-origin allowlist with credentials, Vary: Origin, and preflights answered at the edge.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { fetchWithBearer } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";
-import { startUpstream, type Upstream } from "../support/upstream.ts";
+import { startUpstream, verifyAssertion, type Upstream } from "../support/upstream.ts";
 
 const ALLOWED = "https://phone.example.com";
 
 let upstream: Upstream;
 let stack: Stack;
+let token: string;
+/** fetch() as the owner, so a request is refused or answered for its Origin, not for lack of credentials. */
+const fetchAs = fetchWithBearer(() => token);
 
 beforeAll(async () => {
   upstream = await startUpstream();
   stack = await startStack({ originUrl: upstream.url, vars: { CORS_ORIGINS: ALLOWED } });
+  token = await stack.mintToken(OWNER);
 });
 
 afterAll(async () => {
@@ -24,7 +30,7 @@ const varyTokens = (res: Response) => (res.headers.get("vary") ?? "").split(",")
 
 describe("simple requests", () => {
   it.each([ALLOWED, "http://localhost:8787", "http://localhost:5173"])("allowed origin %s gets ACAO, credentials and Vary: Origin", async (origin) => {
-    const res = await fetch(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
+    const res = await fetchAs(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe(origin);
     expect(res.headers.get("access-control-allow-credentials")).toBe("true");
@@ -40,14 +46,16 @@ describe("simple requests", () => {
     "https://phone.example.com.evil.example",
     "null",
   ])("disallowed origin %s gets no Access-Control-Allow-Origin", async (origin) => {
-    const res = await fetch(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
+    const res = await fetchAs(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
+    // Proxied like any other request (CORS only decides what a browser may read), but readable by no page.
+    expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     expect(varyTokens(res)).toContain("origin");
     await res.body?.cancel();
   });
 
   it("an error the edge produces (502) still carries CORS headers for an allowed origin, so the app can read it", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/status/530`, { headers: { Origin: ALLOWED } });
+    const res = await fetchAs(`${stack.edgeUrl}/api/status/530`, { headers: { Origin: ALLOWED } });
     expect(res.status).toBe(502);
     expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ORIGIN_UNREACHABLE");
@@ -55,13 +63,14 @@ describe("simple requests", () => {
 });
 
 describe("preflight", () => {
+  // Browsers send preflights without credentials, so the edge answers them before authentication.
   const preflight = (origin: string, method = "PUT") =>
     fetch(`${stack.edgeUrl}/api/data/42`, {
       method: "OPTIONS",
       headers: {
         Origin: origin,
         "Access-Control-Request-Method": method,
-        "Access-Control-Request-Headers": "content-type, x-client-version",
+        "Access-Control-Request-Headers": "authorization, content-type, x-client-version",
       },
     });
 
@@ -73,6 +82,8 @@ describe("preflight", () => {
     const methods = (res.headers.get("access-control-allow-methods") ?? "").split(",").map((m) => m.trim());
     expect(methods).toEqual(expect.arrayContaining(["GET", "POST", "PUT", "PATCH", "DELETE"]));
     expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("content-type");
+    // The web app sends its access token as a bearer header, so the preflight must allow it.
+    expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
     expect(res.headers.get("access-control-max-age")).toBe("600");
     expect(varyTokens(res)).toContain("origin");
     expect(await res.text()).toBe("");
@@ -88,7 +99,7 @@ describe("preflight", () => {
   });
 
   it("the actual request after a preflight does reach the origin", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/data/42`, {
+    const res = await fetchAs(`${stack.edgeUrl}/api/data/42`, {
       method: "PUT",
       headers: { Origin: ALLOWED, "content-type": "application/json", "x-client-version": "1" },
       body: "{}",
@@ -97,5 +108,7 @@ describe("preflight", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED);
     expect(upstream.requests.map((r) => `${r.method} ${r.target}`)).toEqual(["PUT /api/data/42"]);
     expect(upstream.requests[0]?.headers.origin).toBe(ALLOWED);
+    expect(upstream.requests[0]?.headers).not.toHaveProperty("authorization");
+    await verifyAssertion(stack.edgeUrl, upstream.requests[0]?.headers["outpost-assertion"], { method: "PUT", target: "/api/data/42" });
   });
 });

@@ -169,11 +169,34 @@ describe("npm start (scripts/dev.ts)", () => {
     expect(ready.checks.config?.ok).toBe(true);
     expect(ready.checks.origin?.ok).toBe(true);
 
-    const echo = await fetch(`${dev.edge}/api/echo/x?y=1`, { method: "POST", body: "hello from the test" });
+    // The proxy needs a signed-in user: the banner's single-use enrollment link, on the moved PUBLIC_URL, is one.
+    const link = /Sign in\s+(http:\/\/localhost:(\d+)\/enroll#token=([\w-]+\.[\w-]+\.[\w-]+))/.exec(out);
+    expect(link, "the banner's Sign in link").not.toBeNull();
+    expect(Number(link![2])).toBe(dev.edgePort);
+    const enroll = await fetch(`${dev.edge}/auth/enroll`, { method: "POST", headers: { Authorization: `Bearer ${link![3]}` } });
+    expect(enroll.status).toBe(200);
+    const { access_token: accessToken } = (await enroll.json()) as { access_token: string };
+    expect(typeof accessToken).toBe("string");
+    // Single use: the same link does not sign in a second browser.
+    const again = await fetch(`${dev.edge}/auth/enroll`, { method: "POST", headers: { Authorization: `Bearer ${link![3]}` } });
+    expect(again.status).toBe(401);
+    await again.body?.cancel();
+
+    const anonymous = await fetch(`${dev.edge}/api/echo/x?y=1`, { method: "POST", body: "hello from the test" });
+    expect(anonymous.status).toBe(401);
+    await anonymous.body?.cancel();
+    const echo = await fetch(`${dev.edge}/api/echo/x?y=1`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${accessToken}` },
+      body: "hello from the test",
+    });
     expect(echo.status).toBe(200);
     const body = (await echo.json()) as { method: string; path: string; query: string; body: string; headers: Record<string, string> };
     expect(body).toMatchObject({ method: "POST", path: "/api/echo/x", query: "?y=1", body: "hello from the test" });
     expect(body.headers["x-forwarded-host"]).toBe(`localhost:${dev.edgePort}`);
+    // The origin gets the edge's assertion, never the user's token.
+    expect(body.headers).not.toHaveProperty("authorization");
+    expect(body.headers["outpost-assertion"]).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
     const page = await fetch(`${dev.edge}/`);
     expect(page.status).toBe(200);

@@ -1,5 +1,7 @@
 // The real origin stopped behind the real Worker: 502 ORIGIN_UNREACHABLE without internals, /ready 503, recovery.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchWithBearer } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { spawnOrigin, type SpawnedOrigin } from "../support/spawn-origin.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { openWebSocket } from "../support/ws-client.ts";
@@ -10,9 +12,13 @@ interface ErrorBody {
 
 let stack: Stack;
 let restarted: SpawnedOrigin | null = null;
+let token: string;
+/** fetch() as the owner: the proxy only forwards authenticated requests. */
+const fetchAs = fetchWithBearer(() => token);
 
 beforeAll(async () => {
   stack = await startStack();
+  token = await stack.mintToken(OWNER);
 });
 
 afterAll(async () => {
@@ -33,7 +39,7 @@ function expectNoInternals(raw: string) {
 // The tests run in order: up, then stopped, then restarted on the same port.
 describe("origin lifecycle", () => {
   it("while the origin is up, requests are proxied and /ready's origin check passes", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/echo/up`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/echo/up`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { path: string }).path).toBe("/api/echo/up");
     // Only the origin check: /ready also checks settings (e.g. auth) that this stack does not provide.
@@ -44,7 +50,7 @@ describe("origin lifecycle", () => {
   it("after the origin stops, GET and POST get 502 ORIGIN_UNREACHABLE in the standard shape", async () => {
     await stack.origin!.stop();
     for (const init of [{ method: "GET" }, { method: "POST", body: JSON.stringify({ a: 1 }) }]) {
-      const res = await fetch(`${stack.edgeUrl}/api/echo/down`, init);
+      const res = await fetchAs(`${stack.edgeUrl}/api/echo/down`, init);
       expect(res.status, init.method).toBe(502);
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
       const text = await res.text();
@@ -57,7 +63,7 @@ describe("origin lifecycle", () => {
   });
 
   it("a WebSocket upgrade to a stopped origin is refused with 502, not left hanging", async () => {
-    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { timeoutMs: 5_000 });
+    const handshake = await openWebSocket(`${stack.edgeUrl}/api/ws/echo`, { bearer: token, timeoutMs: 5_000 });
     expect(handshake.ok).toBe(false);
     if (handshake.ok) return;
     expect(handshake.status).toBe(502);
@@ -81,7 +87,7 @@ describe("origin lifecycle", () => {
     const { port } = new URL(stack.originUrl);
     restarted = await spawnOrigin(["--port", port]);
     expect(restarted.url).toBe(stack.originUrl);
-    const res = await fetch(`${stack.edgeUrl}/api/echo/back`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/echo/back`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { path: string }).path).toBe("/api/echo/back");
     const ready = await fetch(`${stack.edgeUrl}/ready`);

@@ -1,5 +1,7 @@
 // An origin that hangs, dribbles or answers 530, over real sockets: 504 ORIGIN_TIMEOUT, no cut streams, 502 for 530.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { fetchWithBearer } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 import { startUpstream, type Upstream } from "../support/upstream.ts";
 
@@ -11,10 +13,14 @@ const TIMEOUT_MS = 500;
 
 let upstream: Upstream;
 let stack: Stack;
+let token: string;
+/** fetch() as the owner: the proxy only forwards authenticated requests. */
+const fetchAs = fetchWithBearer(() => token);
 
 beforeAll(async () => {
   upstream = await startUpstream();
   stack = await startStack({ originUrl: upstream.url, vars: { ORIGIN_TIMEOUT_MS: String(TIMEOUT_MS) } });
+  token = await stack.mintToken(OWNER);
 });
 
 afterAll(async () => {
@@ -37,7 +43,7 @@ function expectNoInternals(raw: string) {
 describe("an origin that accepts the connection but never sends headers", () => {
   it("GET gets 504 ORIGIN_TIMEOUT after about ORIGIN_TIMEOUT_MS", async () => {
     const started = performance.now();
-    const res = await fetch(`${stack.edgeUrl}/api/hang`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/hang`);
     const elapsed = performance.now() - started;
     expect(res.status).toBe(504);
     const text = await res.text();
@@ -53,14 +59,14 @@ describe("an origin that accepts the connection but never sends headers", () => 
   });
 
   it("a POST with a body times out the same way", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/hang/post`, { method: "POST", body: "payload" });
+    const res = await fetchAs(`${stack.edgeUrl}/api/hang/post`, { method: "POST", body: "payload" });
     expect(res.status).toBe(504);
     expect(((await res.json()) as ErrorBody).error.code).toBe("ORIGIN_TIMEOUT");
     expect(upstream.requests[0]).toMatchObject({ method: "POST", bodyBytes: 7 });
   });
 
   it("the gateway keeps serving other requests after a timeout", async () => {
-    const [hung, ok] = await Promise.all([fetch(`${stack.edgeUrl}/api/hang/again`), fetch(`${stack.edgeUrl}/api/fine`)]);
+    const [hung, ok] = await Promise.all([fetchAs(`${stack.edgeUrl}/api/hang/again`), fetchAs(`${stack.edgeUrl}/api/fine`)]);
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { target: string }).target).toBe("/api/fine");
     expect(hung.status).toBe(504);
@@ -72,7 +78,7 @@ describe("an origin that answers headers at once and then streams slowly", () =>
   it("is not cut off by the timeout: it only covers waiting for headers", async () => {
     // 3 lines 700 ms apart: each gap and the total are longer than ORIGIN_TIMEOUT_MS.
     const started = performance.now();
-    const res = await fetch(`${stack.edgeUrl}/api/slow-body?count=3&interval=700`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/slow-body?count=3&interval=700`);
     expect(res.status).toBe(200);
     // Headers are passed on as soon as they arrive, long before the body is done.
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -83,7 +89,7 @@ describe("an origin that answers headers at once and then streams slowly", () =>
 
 describe("origin status codes", () => {
   it("530 (tunnel has no connector) becomes 502 ORIGIN_UNREACHABLE", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/status/530`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/status/530`);
     expect(res.status).toBe(502);
     const text = await res.text();
     expect((JSON.parse(text) as ErrorBody).error.code).toBe("ORIGIN_UNREACHABLE");
@@ -91,7 +97,7 @@ describe("origin status codes", () => {
   });
 
   it.each([404, 500, 503])("an origin %i passes through unchanged", async (status) => {
-    const res = await fetch(`${stack.edgeUrl}/api/status/${status}`);
+    const res = await fetchAs(`${stack.edgeUrl}/api/status/${status}`);
     expect(res.status).toBe(status);
     expect(await res.text()).toBe(`status ${status} from upstream`);
     expect(res.headers.get("x-request-id")).toBeTruthy();

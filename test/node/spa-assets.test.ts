@@ -2,6 +2,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 
 const DIST = fileURLToPath(new URL("../../web/dist/", import.meta.url));
@@ -54,13 +56,9 @@ describe("hashed build output", () => {
     expect(await res.text()).toBe(readFileSync(`${DIST}assets/${hashedJs}`, "utf8"));
   });
 
-  // BUG (wrangler.toml + web/public/_headers, not the Worker): run_worker_first is a list, so every other path is
-  // "static routing" and not_found_handling = "single-page-application" answers any missing file with index.html,
-  // whatever Sec-Fetch-Mode says. The "/assets/*" rule in _headers matches the request path, so a missing chunk
-  // (e.g. an old hash after a deploy) comes back as 200 text/html with "public, max-age=31536000, immutable":
-  // the browser gets a MIME-type error and caches the wrong answer for a year. Remove `.fails` once it is a 404
-  // (or at least not cached as immutable).
-  it.fails("a missing file under /assets/ requested as a script is a 404, not immutable index.html", async () => {
+  // A missing chunk (e.g. an old hash after a deploy) must not come back as index.html cached for a year: /assets/* runs
+  // the Worker first (worker/routes/assets.ts), which turns the SPA fallback into a 404.
+  it("a missing file under /assets/ requested as a script is a 404, not immutable index.html", async () => {
     const res = await fetch(`${stack.edgeUrl}/assets/nope-123.js`, { headers: SCRIPT });
     const cacheControl = res.headers.get("cache-control") ?? "";
     await res.body?.cancel();
@@ -81,10 +79,17 @@ describe("Worker routes are not swallowed by the SPA", () => {
   });
 
   it("an /api path opened as a navigation is proxied to the origin, not given index.html", async () => {
-    const res = await fetch(`${stack.edgeUrl}/api/echo/opened-in-a-tab`, { headers: NAVIGATE });
+    const headers = { ...NAVIGATE, ...bearer(await stack.mintToken(OWNER)) };
+    const res = await fetch(`${stack.edgeUrl}/api/echo/opened-in-a-tab`, { headers });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(((await res.json()) as { path: string }).path).toBe("/api/echo/opened-in-a-tab");
+
+    // Without credentials it is still the Worker that answers: a JSON 401, not the app's index.html.
+    const anonymous = await fetch(`${stack.edgeUrl}/api/echo/opened-in-a-tab`, { headers: NAVIGATE });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("content-type")).toMatch(/^application\/json/);
+    await anonymous.body?.cancel();
   });
 
   it("/health reports the edge as up", async () => {

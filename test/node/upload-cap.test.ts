@@ -2,8 +2,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { rawRequest, upload } from "../support/http-client.ts";
+import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";
-import { startUpstream, type Upstream } from "../support/upstream.ts";
+import { startUpstream, verifyAssertion, type Upstream } from "../support/upstream.ts";
 
 interface ErrorBody {
   error: { code: string; message: string; requestId: string };
@@ -14,10 +15,13 @@ const CAP = 8 * MiB;
 
 let upstream: Upstream;
 let stack: Stack;
+/** Every upload is the owner's: a refusal must come from the cap, not from missing credentials. */
+let token: string;
 
 beforeAll(async () => {
   upstream = await startUpstream();
   stack = await startStack({ originUrl: upstream.url, vars: { MAX_BODY_BYTES: String(CAP) } });
+  token = await stack.mintToken(OWNER);
 });
 
 afterAll(async () => {
@@ -33,14 +37,17 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 describe("streamed (chunked) bodies", () => {
   it("a body under the cap reaches the counting origin whole", async () => {
     const body = randomBytes(2 * MiB);
-    const res = await upload(`${stack.edgeUrl}/api/upload`, body);
+    const res = await upload(`${stack.edgeUrl}/api/upload`, body, { bearer: token });
     expect(res.status).toBe(200);
     expect(upstream.requests).toHaveLength(1);
     expect(upstream.requests[0]).toMatchObject({ method: "POST", target: "/api/upload", bodyBytes: 2 * MiB, complete: true });
+    // It came through the edge as the owner: a verifiable assertion instead of the client's token.
+    expect(upstream.requests[0]?.headers).not.toHaveProperty("authorization");
+    await verifyAssertion(stack.edgeUrl, upstream.requests[0]?.headers["outpost-assertion"], { method: "POST", target: "/api/upload" });
   });
 
   it("a 12 MB body gets 413 PAYLOAD_TOO_LARGE and the origin never receives more than the cap", async () => {
-    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(12 * MiB), { chunkBytes: 128 * 1024 });
+    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(12 * MiB), { chunkBytes: 128 * 1024, bearer: token });
     expect(res.status).toBe(413);
     const body = JSON.parse(res.body) as ErrorBody;
     expect(body.error.code).toBe("PAYLOAD_TOO_LARGE");
@@ -52,7 +59,7 @@ describe("streamed (chunked) bodies", () => {
   });
 
   it("after a refused upload the gateway still proxies the next one", async () => {
-    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(64 * 1024));
+    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(64 * 1024), { bearer: token });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ bodyBytes: 64 * 1024 });
   });
@@ -63,6 +70,7 @@ describe("declared Content-Length above the cap", () => {
   // Worker refuses it from the headers alone, so these tests send the whole body.
   it("one byte over the cap is refused with 413 and nothing reaches the origin", async () => {
     const res = await rawRequest(stack.edgeUrl, {
+      bearer: token,
       method: "POST",
       target: "/api/upload",
       headers: { "Content-Type": "application/octet-stream" },
@@ -75,7 +83,7 @@ describe("declared Content-Length above the cap", () => {
   });
 
   it("exactly the cap is accepted and arrives whole", async () => {
-    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(CAP), { declareLength: true });
+    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(CAP), { declareLength: true, bearer: token });
     expect(res.status).toBe(200);
     expect(upstream.requests).toHaveLength(1);
     expect(upstream.requests[0]).toMatchObject({ bodyBytes: CAP, complete: true });
@@ -83,7 +91,7 @@ describe("declared Content-Length above the cap", () => {
   });
 
   it("is refused with 413 while the client is still sending the body, and the origin sees nothing", async () => {
-    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(CAP + MiB), { declareLength: true });
+    const res = await upload(`${stack.edgeUrl}/api/upload`, randomBytes(CAP + MiB), { declareLength: true, bearer: token });
     expect(res.status).toBe(413);
     const body = JSON.parse(res.body) as ErrorBody;
     expect(body).toEqual({
@@ -96,6 +104,7 @@ describe("declared Content-Length above the cap", () => {
 
   it("a non-numeric Content-Length is a 400, not forwarded", async () => {
     const res = await rawRequest(stack.edgeUrl, {
+      bearer: token,
       method: "POST",
       target: "/api/upload",
       headers: { "Content-Length": "12abc" },

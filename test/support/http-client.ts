@@ -3,6 +3,23 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 
+/** The Authorization header that carries a bearer token (an Outpost access token, say). */
+export function bearer(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}` };
+}
+
+/**
+ * fetch() that sends `Authorization: Bearer <token>` with every request; headers given per call are kept, and an
+ * Authorization given per call wins. `token` may be a function, for a token minted after the helper was made.
+ */
+export function fetchWithBearer(token: string | (() => string)): typeof fetch {
+  return (input, init = {}) => {
+    const headers = new Headers(bearer(typeof token === "function" ? token() : token));
+    new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    return fetch(input, { ...init, headers });
+  };
+}
+
 export interface RawResponse {
   status: number;
   /** Lower-case names; repeated headers joined with ", ". */
@@ -17,13 +34,16 @@ export interface RawRequest {
   headers?: Record<string, string>;
   body?: string | Buffer;
   timeoutMs?: number;
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearer?: string;
 }
 
 /** Sends one HTTP/1.1 request over a fresh socket exactly as written and reads the answer until the server closes. */
 export function rawRequest(baseUrl: string, request: RawRequest): Promise<RawResponse> {
   const { hostname, port, host } = new URL(baseUrl);
   const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${host}`, "Connection: close"];
-  for (const [name, value] of Object.entries(request.headers ?? {})) lines.push(`${name}: ${value}`);
+  const headers = { ...(request.bearer ? bearer(request.bearer) : {}), ...request.headers };
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   if (request.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(request.body)}`);
   const head = `${lines.join("\r\n")}\r\n\r\n`;
   return new Promise((resolve, reject) => {
@@ -100,12 +120,18 @@ export interface UploadOptions {
   headers?: Record<string, string>;
   /** Declare the length up front instead of sending the body chunked. */
   declareLength?: boolean;
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearer?: string;
 }
 
 /** Streams `body` with node:http in chunks (chunked transfer encoding unless declareLength); stops early once answered. */
 export function upload(url: string, body: Buffer, options: UploadOptions = {}): Promise<UploadResult> {
   const chunkBytes = options.chunkBytes ?? 64 * 1024;
-  const headers: Record<string, string> = { "content-type": "application/octet-stream", ...options.headers };
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    ...(options.bearer ? bearer(options.bearer) : {}),
+    ...options.headers,
+  };
   if (options.declareLength) headers["content-length"] = String(body.byteLength);
   return new Promise((resolve, reject) => {
     let sentBytes = 0;
@@ -162,12 +188,18 @@ export interface SseRead {
   endedAt: number;
 }
 
+export interface SseOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearer?: string;
+}
+
 /** Reads a Server-Sent Events stream to its end, stamping each event with the moment its last byte arrived. */
-export function readSse(url: string, headers: Record<string, string> = {}): Promise<SseRead> {
+export function readSse(url: string, headers: Record<string, string> = {}, options: SseOptions = {}): Promise<SseRead> {
   const started = performance.now();
   const since = () => Math.round(performance.now() - started);
+  const sent = { accept: "text/event-stream", ...(options.bearer ? bearer(options.bearer) : {}), ...headers };
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers: { accept: "text/event-stream", ...headers } }, (res) => {
+    const req = http.get(url, { headers: sent }, (res) => {
       const events: SseEvent[] = [];
       let buffer = "";
       res.setEncoding("utf8");

@@ -11,6 +11,8 @@ export interface WsOptions {
   origin?: string;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** Sent as `Authorization: Bearer <token>` on the upgrade request (a CLI can; a browser uses a ticket instead). */
+  bearer?: string;
 }
 
 /** Opens `url` (http(s) or ws(s)); resolves with the open socket, or with the HTTP answer that refused the upgrade. */
@@ -19,7 +21,7 @@ export function openWebSocket(url: string, options: WsOptions = {}): Promise<WsH
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl, {
       ...(options.origin ? { origin: options.origin } : {}),
-      headers: options.headers,
+      headers: { ...(options.bearer ? { Authorization: `Bearer ${options.bearer}` } : {}), ...options.headers },
       handshakeTimeout: options.timeoutMs ?? 10_000,
     });
     ws.once("open", () => resolve({ ok: true, ws }));
