@@ -25,6 +25,11 @@ export interface StackOptions {
   engine?: StackEngine;
   /** Listen on this port ("workerd" engine), e.g. so PUBLIC_URL can name the edge's real address. Default: any free port. */
   port?: number;
+  /**
+   * Keep the Worker's state (Durable Object storage and alarms) in this directory ("workerd" engine), so that
+   * restartWorker() or a later stack with the same directory finds it again. Default: nothing is persisted.
+   */
+  persistTo?: string;
 }
 
 export interface Stack {
@@ -33,6 +38,12 @@ export interface Stack {
   mintToken(email: string): Promise<string>;
   originUrl: string;
   origin: SpawnedOrigin | null;
+  /**
+   * Stops workerd and starts it again with the same settings, port and persisted state ("workerd" engine; useful
+   * with `persistTo`); the origin is left alone. `whileDown` runs after the old Worker has stopped and before the new
+   * one starts. Resolves once the new Worker is ready.
+   */
+  restartWorker(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +75,7 @@ async function runWithHarness(vars: Record<string, string>): Promise<RunningWork
   return { url, close: () => harness.close() };
 }
 
-async function runWithWorkerd(vars: Record<string, string>, port = 0): Promise<RunningWorker> {
+async function runWithWorkerd(vars: Record<string, string>, port = 0, persistTo?: string): Promise<RunningWorker> {
   const worker = await unstable_startWorker({
     config: CONFIG,
     bindings: Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, { type: "plain_text", value }])),
@@ -72,7 +83,8 @@ async function runWithWorkerd(vars: Record<string, string>, port = 0): Promise<R
       server: { hostname: "127.0.0.1", port },
       inspector: false,
       watch: false,
-      persist: false,
+      // A path keeps Durable Object storage and alarms there; false keeps nothing.
+      persist: persistTo ?? false,
       logLevel: "none",
       registry: undefined,
     },
@@ -104,18 +116,30 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const vars = { ...TEST_VARS, ORIGIN_URL: originUrl, ...options.vars };
   let worker: RunningWorker;
   try {
-    worker = options.engine === "test-harness" ? await runWithHarness(vars) : await runWithWorkerd(vars, options.port);
+    worker = options.engine === "test-harness" ? await runWithHarness(vars) : await runWithWorkerd(vars, options.port, options.persistTo);
   } catch (err) {
     await origin?.stop();
     throw err;
   }
+  let running: RunningWorker | null = worker;
   return {
     edgeUrl: worker.url.origin,
     mintToken: (email: string) => mintAccessToken((vars as Record<string, string>).PUBLIC_URL ?? worker.url.origin, email),
     originUrl,
     origin,
+    async restartWorker(whileDown) {
+      if (options.engine === "test-harness") throw new Error("restartWorker() needs the workerd engine");
+      // The same port, so edgeUrl (and any client holding it) stays valid.
+      const port = Number(worker.url.port);
+      await running?.close();
+      running = null;
+      await whileDown?.();
+      worker = await runWithWorkerd(vars, port, options.persistTo);
+      running = worker;
+    },
     async stop() {
-      await worker.close();
+      await running?.close();
+      running = null;
       await origin?.stop();
     },
   };
