@@ -16,6 +16,8 @@ process.env.OUTPOST_TEST_PREVIOUS_SIGNING_KEY ??= signingKey("test-previous");
 
 export default defineConfig({
   test: {
+    // Logs (one JSON line per Worker request, origin logs) only for tests that fail.
+    silent: "passed-only",
     projects: [
       {
         plugins: [
