@@ -1,4 +1,5 @@
 // The presence hub: one Durable Object per deployment's origin, authoritative for which agent sessions are alive.
+import { accountStub } from "../../worker/auth/account.ts";
 import { DurableObject } from "cloudflare:workers";
 import { presenceSettings } from "../../worker/presence/config.ts";
 import {
@@ -255,6 +256,12 @@ export class PresenceHub extends DurableObject<Env> {
     this.#store.pruneEndedSessions(now);
     if (this.#wantsProbe() && now >= this.#probeAt) {
       this.#probeAt = now + PROBE_EVERY_MS;
+      if (this.#watchers.count() > 0) {
+        await this.#watchers.closeEnded(now, async (deviceId) => {
+          const device = await accountStub(this.env).getDevice(deviceId);
+          return !device || device.revokedAt !== null;
+        });
+      }
       const ok = await probeOrigin(this.env);
       if (ok !== null) this.#noteOrigin(ok, Date.now());
     }

@@ -8,6 +8,8 @@ export interface Watcher {
   sub: string;
   /** When the credential that opened the socket expires, in seconds since the epoch. */
   exp: number;
+  /** The signed-in device behind the credential, if any: revoking it closes the socket. */
+  deviceId?: string | null;
 }
 
 export type Snapshot = { sessions: SessionView[]; origin: OriginState };
@@ -66,6 +68,32 @@ export class Watchers {
         // Already closing; the runtime reports the close separately.
       }
     }
+  }
+
+  /**
+   * Closes sockets whose credential has expired or whose device was revoked. Runs with the hub's alarm, which comes
+   * at least every probe interval while anyone watches, so a socket outlives its credential by at most that long.
+   */
+  async closeEnded(now: number, isRevoked: (deviceId: string) => Promise<boolean>): Promise<number> {
+    const verdicts = new Map<string, Promise<boolean>>();
+    let closed = 0;
+    for (const ws of this.#ctx.getWebSockets()) {
+      const watcher = ws.deserializeAttachment() as Watcher | null;
+      let reason: string | null = !watcher || watcher.exp * 1000 <= now ? "session expired" : null;
+      if (!reason && watcher?.deviceId) {
+        const id = watcher.deviceId;
+        if (!verdicts.has(id)) verdicts.set(id, isRevoked(id).catch(() => false));
+        if (await verdicts.get(id)) reason = "session revoked";
+      }
+      if (!reason) continue;
+      try {
+        ws.close(SESSION_ENDED, reason);
+        closed++;
+      } catch {
+        // Already closing.
+      }
+    }
+    return closed;
   }
 
   /** Completes the closing handshake the client started. */

@@ -208,7 +208,7 @@ presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
   const target = new URL("https://presence.internal/ws");
   if (after !== undefined) target.searchParams.set("after", after);
   return presenceStub(c.env).fetch(target.toString(), {
-    headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify({ sub: identity.sub, exp: identity.exp }) },
+    headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify({ sub: identity.sub, exp: identity.exp, deviceId: identity.deviceId }) },
   });
 });
 

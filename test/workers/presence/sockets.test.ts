@@ -2,7 +2,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PresenceHub } from "../../../durable-objects/presence/hub.ts";
-import { CALLER, api, as, clock, expectError, fakeOrigin, hub, socketOf, tokenFor, unique, watchHub } from "./helpers.ts";
+import { CALLER, api, as, clock, expectError, fakeOrigin, hub, runDueAlarm, socketOf, tokenFor, unique, watchHub } from "./helpers.ts";
 
 let origin: ReturnType<typeof fakeOrigin>;
 beforeEach(() => {
@@ -147,5 +147,35 @@ describe("credentials", () => {
     await events(stub, 1);
     expect(await closed).toBe(4401);
     expect(socket.messages.filter((m) => m.type === "event")).toHaveLength(0);
+  });
+});
+
+describe("sockets outliving their credential", () => {
+  /** Opens a socket straight on a hub with the given watcher, and records how it closes. */
+  async function watch(stub: DurableObjectStub<PresenceHub>, watcher: Record<string, unknown>) {
+    const res = await stub.fetch("https://presence.internal/ws", {
+      headers: { upgrade: "websocket", "x-outpost-watcher": JSON.stringify({ sub: CALLER.sub, ...watcher }) },
+    });
+    const socket = socketOf(res);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      socket.ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }));
+    });
+    await socket.next((m) => m.type === "snapshot");
+    return { socket, closed };
+  }
+
+  it("closes a socket whose token expired, and one whose device is gone, at the hub's next alarm; others stay open", async () => {
+    const stub = hub();
+    const now = Math.floor(Date.now() / 1000);
+    const expiring = await watch(stub, { exp: now + 20 });
+    const revoked = await watch(stub, { exp: now + 3600, deviceId: "dev_no_such_device" });
+    const fine = await watch(stub, { exp: now + 3600 });
+    // Past the token's expiry and the next probe, when the alarm also sweeps the sockets.
+    clock.advance(31_000);
+    expect(await runDueAlarm(stub)).toBe(true);
+    expect(await expiring.closed).toEqual({ code: 4401, reason: "session expired" });
+    expect(await revoked.closed).toEqual({ code: 4401, reason: "session revoked" });
+    expect(await runInDurableObject(stub, (_hub, state) => state.getWebSockets().length)).toBe(1);
+    fine.socket.close();
   });
 });
