@@ -49,6 +49,16 @@ export type LookupResult =
   | { ok: true; request: ClientInfo & { userCode: string; createdAt: number; expiresAt: number } }
   | { ok: false; reason: "not_found" | "rate_limited" };
 
+export interface GrantRecord {
+  email: string;
+  role: "member" | "viewer";
+  grantedBy: string;
+  grantedAt: number;
+}
+
+/** Grants an owner may hold through the API; settings are the place for more. */
+export const MAX_GRANTS = 500;
+
 export type RefreshResult = { ok: true; grant: Grant } | { ok: false; reason: "invalid" | "reused" | "revoked" };
 
 type Row = Record<string, SqlStorageValue>;
@@ -106,6 +116,7 @@ export class AccountDO extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS used_ids (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS guesses (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS scoped_codes (code_hash TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL);
     `);
   }
 
@@ -314,6 +325,30 @@ export class AccountDO extends DurableObject<Env> {
   async enroll(jti: string, expiresAtMs: number, who: { sub: string; email: string; name: string; platform: string }): Promise<Grant | null> {
     if (!(await this.consumeOnce(`enroll:${jti}`, expiresAtMs))) return null;
     return this.#createDevice({ sub: who.sub, email: who.email, kind: "browser", name: who.name, hostname: "", platform: who.platform, arch: "" });
+  }
+
+  async listGrants(): Promise<GrantRecord[]> {
+    return this.#sql
+      .exec<Row>("SELECT * FROM grants ORDER BY email")
+      .toArray()
+      .map((r) => ({ email: r.email as string, role: r.role as GrantRecord["role"], grantedBy: r.granted_by as string, grantedAt: r.granted_at as number }));
+  }
+
+  /** Adds or changes a grant; null when the list is full and the email is new. */
+  async setGrant(email: string, role: GrantRecord["role"], by: string): Promise<GrantRecord | null> {
+    const exists = this.#one("SELECT 1 FROM grants WHERE email = ?", email);
+    const count = this.#one("SELECT COUNT(*) AS n FROM grants")!.n as number;
+    if (!exists && count >= MAX_GRANTS) return null;
+    const now = Date.now();
+    this.#sql.exec(
+      "INSERT INTO grants (email, role, granted_by, granted_at) VALUES (?,?,?,?) ON CONFLICT(email) DO UPDATE SET role = excluded.role, granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+      email, role, by, now,
+    );
+    return { email, role, grantedBy: by, grantedAt: now };
+  }
+
+  async removeGrant(email: string): Promise<boolean> {
+    return this.#sql.exec("DELETE FROM grants WHERE email = ?", email).rowsWritten > 0;
   }
 
   async storeScopedCode(code: string, token: string, expiresAtMs: number): Promise<void> {

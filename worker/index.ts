@@ -4,6 +4,7 @@ import { errorBody, errorResponse } from "./errors.ts";
 import { edgeCors } from "./middleware/cors.ts";
 import { guard } from "./middleware/guard.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { access } from "./routes/access.ts";
 import { assets } from "./routes/assets.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { devices } from "./routes/devices.ts";
@@ -27,6 +28,7 @@ app.route("/", authRoutes);
 app.route("/", scopedAccess);
 // Edge-owned /api routes come before the proxy's catch-all.
 app.route("/", devices);
+app.route("/", access);
 app.route("/", presence);
 app.route("/", gateway);
 

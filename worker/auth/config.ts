@@ -144,6 +144,9 @@ function parseJwk(raw: string, isPrivate: boolean): (JWK & { kid: string }) | nu
 }
 
 /** The role an email holds, or null when it is on no list. */
-export function roleFor(auth: AuthConfig, email: string | undefined): Role | null {
-  return email ? (auth.roles.get(email.toLowerCase()) ?? null) : null;
+export function roleFor(auth: AuthConfig, email: string | undefined, granted?: ReadonlyMap<string, Role>): Role | null {
+  if (!email) return null;
+  const key = email.toLowerCase();
+  // Settings win over grants: an owner cannot be demoted, nor a settings entry widened, through the API.
+  return auth.roles.get(key) ?? granted?.get(key) ?? null;
 }

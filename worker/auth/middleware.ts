@@ -5,7 +5,8 @@ import { createMiddleware } from "hono/factory";
 import { OutpostError } from "../errors.ts";
 import type { AppEnv } from "../types.ts";
 import { accountStub } from "./account.ts";
-import { getAuthConfig, roleFor, type AuthConfig } from "./config.ts";
+import { getAuthConfig, roleFor, type AuthConfig, type Role } from "./config.ts";
+import { grantedRoles } from "./grants.ts";
 import { cachedDeviceStatus, cachedIdentity, rememberDeviceStatus, rememberIdentity, tokenKey } from "./identity-cache.ts";
 import { authRequired, invalidToken, verifyOwn, verifyUserToken, type Identity } from "./tokens.ts";
 
@@ -22,6 +23,8 @@ export interface RequireAuthOptions {
   ownerOnly?: boolean;
   /** A POST that changes only the caller's own sign-in state (approving their CLI, a ticket): viewers may too. */
   selfService?: boolean;
+  /** Count writes against the caller's WRITE_LIMITER budget (off only where a route has finer limits of its own). */
+  limitWrites?: boolean;
 }
 
 export function authConfigOf(c: Context<AppEnv>): AuthConfig {
@@ -35,19 +38,26 @@ export function authConfigOf(c: Context<AppEnv>): AuthConfig {
 }
 
 export function requireAuth(options: RequireAuthOptions = {}) {
-  const { wsTicket = false, scopedCookie = false, ownerOnly = false, selfService = false } = options;
+  const { wsTicket = false, scopedCookie = false, ownerOnly = false, selfService = false, limitWrites = true } = options;
   return createMiddleware<AppEnv>(async function requireAuth(c, next) {
     const auth = authConfigOf(c);
     if (!auth.hasOwner) {
       throw new OutpostError("FORBIDDEN", 403, "No owner is configured for this gateway.", { detail: "OWNER_EMAILS empty" });
     }
-    const identity = await authenticate(c, auth, { wsTicket, scopedCookie });
+    const granted = await grantedRoles(c.env);
+    const identity = await authenticate(c, auth, granted, { wsTicket, scopedCookie });
     if (identity.deviceId) await assertDeviceActive(c, auth, identity.deviceId);
     if (ownerOnly && identity.role !== "owner") {
       throw new OutpostError("FORBIDDEN", 403, "Only an owner can do this.");
     }
     if (identity.role === "viewer" && !selfService && !READ_METHODS.has(c.req.method)) {
       throw new OutpostError("FORBIDDEN", 403, "Viewers can only read.");
+    }
+    if (limitWrites && !READ_METHODS.has(c.req.method)) {
+      const { success } = await c.env.WRITE_LIMITER.limit({ key: `user:${identity.sub}` });
+      if (!success) {
+        throw new OutpostError("RATE_LIMITED", 429, "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
+      }
     }
     c.set("identity", identity);
     await next();
@@ -57,53 +67,65 @@ export function requireAuth(options: RequireAuthOptions = {}) {
 async function authenticate(
   c: Context<AppEnv>,
   auth: AuthConfig,
+  granted: ReadonlyMap<string, Role>,
   options: { wsTicket: boolean; scopedCookie: boolean },
 ): Promise<Identity> {
   const header = c.req.raw.headers.get("authorization");
   if (header !== null) {
     const match = BEARER.exec(header);
     if (!match) throw invalidToken("malformed Authorization header");
-    return verifyBearer(auth, match[1]!);
+    return verifyBearer(auth, match[1]!, granted);
   }
   const url = new URL(c.req.url);
   const upgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
   const ticket = url.searchParams.get("ticket");
-  if (options.wsTicket && upgrade && ticket) return redeemTicket(c, auth, ticket, url.pathname);
+  if (options.wsTicket && upgrade && ticket) return redeemTicket(c, auth, granted, ticket, url.pathname);
   const scoped = options.scopedCookie ? getCookie(c, SCOPED_COOKIE) : undefined;
-  if (scoped) return verifyScoped(auth, scoped, url.pathname);
+  if (scoped) return verifyScoped(auth, granted, scoped, url.pathname);
   throw authRequired();
 }
 
-async function verifyBearer(auth: AuthConfig, token: string): Promise<Identity> {
+async function verifyBearer(auth: AuthConfig, token: string, granted: ReadonlyMap<string, Role>): Promise<Identity> {
   const key = await tokenKey(token);
   const hit = cachedIdentity(auth, key);
-  if (hit) return hit;
-  const identity = await verifyUserToken(auth, token);
+  if (hit) {
+    // The signature check is cached; the role is not: a grant removed since must take effect.
+    const role = roleFor(auth, hit.email, granted);
+    if (!role) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.", { detail: "no longer on the access list" });
+    return role === hit.role ? hit : { ...hit, role };
+  }
+  const identity = await verifyUserToken(auth, token, granted);
   rememberIdentity(auth, key, identity);
   return identity;
 }
 
-async function redeemTicket(c: Context<AppEnv>, auth: AuthConfig, ticket: string, path: string): Promise<Identity> {
+async function redeemTicket(
+  c: Context<AppEnv>,
+  auth: AuthConfig,
+  granted: ReadonlyMap<string, Role>,
+  ticket: string,
+  path: string,
+): Promise<Identity> {
   const payload = await verifyOwn(auth, ticket, "wsTicket");
   if (payload.path !== path) throw invalidToken("ticket bound to another path");
   const first = await accountStub(c.env).consumeOnce(`ticket:${payload.jti}`, (payload.exp as number) * 1000);
   if (!first) throw invalidToken("ticket already used");
-  return fromClaims(auth, payload, "session_exp");
+  return fromClaims(auth, granted, payload, "session_exp");
 }
 
-async function verifyScoped(auth: AuthConfig, token: string, path: string): Promise<Identity> {
+async function verifyScoped(auth: AuthConfig, granted: ReadonlyMap<string, Role>, token: string, path: string): Promise<Identity> {
   const payload = await verifyOwn(auth, token, "scoped");
   const prefix = payload.prefix;
   if (typeof prefix !== "string" || !(path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`))) {
     throw invalidToken("scoped cookie outside its prefix");
   }
-  return fromClaims(auth, payload, "exp");
+  return fromClaims(auth, granted, payload, "exp");
 }
 
 /** Identity carried inside one of Outpost's own short tokens; the role is looked up again, never trusted. */
-function fromClaims(auth: AuthConfig, payload: Record<string, unknown>, expClaim: string): Identity {
+function fromClaims(auth: AuthConfig, granted: ReadonlyMap<string, Role>, payload: Record<string, unknown>, expClaim: string): Identity {
   const email = typeof payload.email === "string" ? payload.email : "";
-  const role = roleFor(auth, email);
+  const role = roleFor(auth, email, granted);
   if (!role) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
   const exp = typeof payload[expClaim] === "number" ? (payload[expClaim] as number) : (payload.exp as number);
   return {

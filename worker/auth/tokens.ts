@@ -88,12 +88,12 @@ export async function verifyOwn(auth: AuthConfig, token: string, kind: TokenKind
 }
 
 /** Verifies a user's bearer token: an Outpost access token, or a Supabase user JWT when Supabase is configured. */
-export async function verifyUserToken(auth: AuthConfig, token: string): Promise<Identity> {
+export async function verifyUserToken(auth: AuthConfig, token: string, granted?: ReadonlyMap<string, Role>): Promise<Identity> {
   try {
     const { alg, iss } = preflight(token);
     if (iss === auth.issuer) {
       const payload = await verifyOwn(auth, token, "access");
-      return identityOf(auth, payload, "outpost");
+      return identityOf(auth, payload, "outpost", granted);
     }
     const sb = auth.supabase;
     if (!sb || iss !== sb.issuer) throw invalidToken("unknown issuer");
@@ -113,15 +113,15 @@ export async function verifyUserToken(auth: AuthConfig, token: string): Promise<
     if (payload.role !== "authenticated") throw invalidToken("not a user token");
     // Anonymous sign-ins carry role "authenticated" too, but no verified identity.
     if (payload.is_anonymous === true) throw invalidToken("anonymous user");
-    return identityOf(auth, payload, "supabase");
+    return identityOf(auth, payload, "supabase", granted);
   } catch (err) {
     throw mapVerifyError(err);
   }
 }
 
-function identityOf(auth: AuthConfig, payload: JWTPayload, provider: Identity["provider"]): Identity {
+function identityOf(auth: AuthConfig, payload: JWTPayload, provider: Identity["provider"], granted?: ReadonlyMap<string, Role>): Identity {
   const email = typeof payload.email === "string" ? payload.email.toLowerCase() : "";
-  const role = roleFor(auth, email);
+  const role = roleFor(auth, email, granted);
   if (!role) {
     throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.", { detail: "not on the access list" });
   }

@@ -3,7 +3,8 @@ import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { readFields, requiredString, stringField } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
-import { roleFor, type AuthConfig } from "../auth/config.ts";
+import { roleFor, type AuthConfig, type Role } from "../auth/config.ts";
+import { grantedRoles } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
 import { OutpostError, type ErrorCode } from "../errors.ts";
@@ -23,8 +24,8 @@ function oauthError(code: ErrorCode, message: string, retryAfterSeconds?: number
   return new OutpostError(code, 400, message, headers ? { headers } : {});
 }
 
-async function issueTokens(auth: AuthConfig, grant: Grant) {
-  if (!roleFor(auth, grant.device.email)) throw oauthError("access_denied", "This account is no longer allowed here.");
+async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>, grant: Grant) {
+  if (!roleFor(auth, grant.device.email, granted)) throw oauthError("access_denied", "This account is no longer allowed here.");
   const { token, exp } = await mintOwn(auth, "access", {
     sub: grant.device.sub,
     email: grant.device.email,
@@ -75,7 +76,7 @@ async function tokenEndpoint(c: Context<AppEnv>) {
     const result = await accountStub(c.env).pollDeviceCode(requiredString(f, "device_code", 128));
     switch (result.status) {
       case "approved":
-        return c.json(await issueTokens(auth, result.grant));
+        return c.json(await issueTokens(auth, await grantedRoles(c.env), result.grant));
       case "authorization_pending":
         throw oauthError("authorization_pending", "Waiting for approval on the phone.", result.interval);
       case "slow_down":
@@ -91,7 +92,7 @@ async function tokenEndpoint(c: Context<AppEnv>) {
   if (grantType === "refresh_token") {
     const result = await accountStub(c.env).refresh(requiredString(f, "refresh_token", 256));
     if (!result.ok) throw oauthError("invalid_grant", "The refresh token is not valid; sign in again.");
-    return c.json(await issueTokens(auth, result.grant));
+    return c.json(await issueTokens(auth, await grantedRoles(c.env), result.grant));
   }
   throw oauthError("unsupported_grant_type", "Unsupported grant_type.");
 }
@@ -148,7 +149,7 @@ authRoutes.post("/auth/enroll", async (c) => {
   if (!token) throw invalidToken("no enrollment token");
   const payload = await verifyOwn(auth, token, "enrollment");
   const email = typeof payload.email === "string" ? payload.email : "";
-  if (!roleFor(auth, email)) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
+  if (!roleFor(auth, email, await grantedRoles(c.env))) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
   const ua = c.req.header("user-agent") ?? "";
   const platform = /iPhone|iPad/.test(ua) ? "ios" : /Android/.test(ua) ? "android" : /Mac/.test(ua) ? "macos" : /Windows/.test(ua) ? "windows" : /Linux/.test(ua) ? "linux" : "";
   const grant = await accountStub(c.env).enroll(payload.jti as string, (payload.exp as number) * 1000, {
@@ -176,7 +177,8 @@ authRoutes.post("/auth/refresh", async (c) => {
 
 /** Browsers keep the refresh token only in an HttpOnly cookie scoped to /auth; the access token stays in memory. */
 async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant) {
-  const tokens = await issueTokens(auth, grant);
+  const granted = await grantedRoles(c.env);
+  const tokens = await issueTokens(auth, granted, grant);
   setCookie(c, REFRESH_COOKIE, tokens.refresh_token, {
     path: "/auth",
     httpOnly: true,
@@ -191,7 +193,7 @@ async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant
     expires_in: tokens.expires_in,
     device_id: tokens.device_id,
     email: grant.device.email,
-    role: roleFor(auth, grant.device.email),
+    role: roleFor(auth, grant.device.email, granted),
   });
 }
 

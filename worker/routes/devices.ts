@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { readFields, requiredString } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
 import { roleFor } from "../auth/config.ts";
+import { grantedRoles } from "../auth/grants.ts";
 import { mintEnrollmentLink } from "../auth/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
@@ -38,8 +39,8 @@ devices.post("/api/enroll-links", requireAuth({ ownerOnly: true }), async (c) =>
   const auth = authConfigOf(c);
   const f = await readFields(c, 4096);
   const email = requiredString(f, "email", 254).toLowerCase();
-  if (!roleFor(auth, email)) {
-    throw new OutpostError("BAD_REQUEST", 400, "Add this email to OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS first.");
+  if (!roleFor(auth, email, await grantedRoles(c.env))) {
+    throw new OutpostError("BAD_REQUEST", 400, "Grant this email a role first (PUT /api/access/:email), or add it to OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS.");
   }
   const link = await mintEnrollmentLink({ signingKey: auth.signingKey, publicUrl: auth.issuer, email });
   c.header("Cache-Control", "no-store");

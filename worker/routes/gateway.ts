@@ -11,8 +11,6 @@ import { relayWebSocket } from "../proxy/websocket.ts";
 import { reportOriginOutcome } from "./presence.ts";
 import type { AppEnv } from "../types.ts";
 
-const READ_METHODS = new Set(["GET", "HEAD"]);
-
 export const gateway = new Hono<AppEnv>();
 
 /** Resolves the config and lets only proxied paths through; everything else falls to the 404 handler. */
@@ -37,12 +35,6 @@ async function proxiedOnly(c: Context<AppEnv>, next: Next) {
 gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }), async (c) => {
   const auth = authConfigOf(c);
   const identity = c.get("identity");
-  if (!READ_METHODS.has(c.req.method)) {
-    const { success } = await c.env.WRITE_LIMITER.limit({ key: `user:${identity.sub}` });
-    if (!success) {
-      throw new OutpostError("RATE_LIMITED", 429, "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
-    }
-  }
   const url = new URL(c.req.url);
   // A WebSocket ticket is spent at the edge; the origin never sees it.
   if (c.req.header("upgrade")?.toLowerCase() === "websocket" && url.searchParams.has("ticket")) url.searchParams.delete("ticket");

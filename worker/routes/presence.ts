@@ -47,6 +47,10 @@ export function reportOriginOutcome(env: Env, ctx: { waitUntil(promise: Promise<
 
 export const presence = new Hono<AppEnv>();
 
+// Heartbeats have their own limits (one a second per session, a cap on live sessions per user): a user's agents
+// beating every 10 s would otherwise spend the general write budget.
+const heartbeatAuth = { limitWrites: false };
+
 function settings(c: Context<AppEnv>): PresenceConfig {
   const result = getPresenceConfig(c.env);
   if (!result.ok) {
@@ -120,7 +124,7 @@ function caller(c: Context<AppEnv>) {
 }
 
 // One request for all the sessions of a process; each session gets its own answer.
-presence.post("/api/heartbeat", requireAuth(), async (c) => {
+presence.post("/api/heartbeat", requireAuth(heartbeatAuth), async (c) => {
   const { ttlSeconds, intervalSeconds } = settings(c);
   const fields = await readFields(c, BATCH_BODY_CAP);
   const list = fields.sessions;
@@ -152,7 +156,7 @@ presence.post("/api/heartbeat", requireAuth(), async (c) => {
   });
 });
 
-presence.post("/api/heartbeat/:sessionId", requireAuth(), async (c) => {
+presence.post("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   const { ttlSeconds, intervalSeconds } = settings(c);
   const id = sessionId(c.req.param("sessionId"));
   const input = parseHeartbeat(await readFields(c, HEARTBEAT_BODY_CAP), id, Date.now());
@@ -161,7 +165,7 @@ presence.post("/api/heartbeat/:sessionId", requireAuth(), async (c) => {
   return c.json({ status: "accepted", stored: true, ttl: ttlSeconds, interval: intervalSeconds, expiresAt: new Date(result!.expiresAt).toISOString() });
 });
 
-presence.delete("/api/heartbeat/:sessionId", requireAuth(), async (c) => {
+presence.delete("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   settings(c);
   const id = sessionId(c.req.param("sessionId"));
   const fields = await readFields(c, HEARTBEAT_BODY_CAP);
