@@ -5,8 +5,7 @@ import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { JWK } from "jose";
-import { mintEnrollmentLink } from "../worker/auth/enrollment.ts";
+import { enrollmentLink, readiness } from "./dev-banner.ts";
 import { completeDevVars, fillDevVars, localOverrides, parseDevVars, placeholders } from "./dev-vars.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -280,41 +279,6 @@ async function waitForHealth(name: Tag, url: string): Promise<void> {
   throw new StartError(`${name} did not answer ${url} within ${START_TIMEOUT_MS / 1000}s; see its log lines above`);
 }
 
-interface ReadyBody {
-  ready?: boolean;
-  checks?: Record<string, { ok: boolean; problems?: string[] }>;
-}
-
-async function readiness(url: string): Promise<string> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-    const body = (await res.json()) as ReadyBody;
-    if (body.ready) return "ready";
-    const problems = Object.entries(body.checks ?? {}).flatMap(([name, check]) =>
-      check.ok ? [] : (check.problems ?? []).map((p) => `${name}: ${p}`),
-    );
-    return paint("33", `NOT READY: ${problems.join("; ") || `status ${res.status}`}`);
-  } catch (err) {
-    return `unknown (${err instanceof Error ? err.message : String(err)})`;
-  }
-}
-
-/** Like Jupyter's token URL: a single-use link that signs this browser in as the first owner. */
-async function enrollmentLink(vars: Record<string, string>): Promise<string | null> {
-  const owner = (vars.OWNER_EMAILS ?? "").split(",")[0]?.trim();
-  if (!owner || !vars.OUTPOST_SIGNING_KEY || !vars.PUBLIC_URL) return null;
-  try {
-    const link = await mintEnrollmentLink({
-      signingKey: JSON.parse(vars.OUTPOST_SIGNING_KEY) as JWK,
-      publicUrl: vars.PUBLIC_URL,
-      email: owner,
-    });
-    return `${link.url}\n                 (single use, for ${owner}, valid ${Math.round(link.expiresIn / 60)} min)`;
-  } catch (err) {
-    return paint("33", `no link: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
 /**
  * How the origin knows requests came through this edge: the edge's JWKS over loopback (fetched on first use, when the
  * edge is up), PUBLIC_URL as the issuer, ORIGIN_AUDIENCE as the audience. An isolated run keeps origin.db in its dir.
@@ -368,7 +332,7 @@ async function main(): Promise<void> {
     waitForHealth("origin", `${origin}/health`),
     waitForHealth("edge", `http://${HOST}:${edgePort}/health`),
   ]);
-  const ready = await readiness(`http://${HOST}:${edgePort}/ready`);
+  const ready = await readiness(`http://${HOST}:${edgePort}/ready`, (t) => paint("33", t));
   if (stopping) return;
 
   const rule = "─".repeat(60);
@@ -379,7 +343,7 @@ async function main(): Promise<void> {
     ["Origin", `${origin}/health`],
     ["Settings", show(paths.devVars)],
   ];
-  const enroll = await enrollmentLink({ ...vars, ...overrides });
+  const enroll = await enrollmentLink({ ...vars, ...overrides }, (t) => paint("33", t));
   if (enroll) rows.push(["Sign in", enroll]);
   if (Object.keys(overrides).length > 0) {
     rows.push(["Overridden", `${Object.keys(overrides).join(", ")} (non-default ports)`]);

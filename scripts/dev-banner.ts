@@ -1,0 +1,38 @@
+// What `npm start` reports once the stack is up: readiness, and a single-use sign-in link for the first owner.
+import type { JWK } from "jose";
+import { mintEnrollmentLink } from "../worker/auth/enrollment.ts";
+
+interface ReadyBody {
+  ready?: boolean;
+  checks?: Record<string, { ok: boolean; problems?: string[] }>;
+}
+
+export async function readiness(url: string, warn: (text: string) => string): Promise<string> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const body = (await res.json()) as ReadyBody;
+    if (body.ready) return "ready";
+    const problems = Object.entries(body.checks ?? {}).flatMap(([name, check]) =>
+      check.ok ? [] : (check.problems ?? []).map((p) => `${name}: ${p}`),
+    );
+    return warn(`NOT READY: ${problems.join("; ") || `status ${res.status}`}`);
+  } catch (err) {
+    return `unknown (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+/** Like Jupyter's token URL: a single-use link that signs this browser in as the first owner. */
+export async function enrollmentLink(vars: Record<string, string>, warn: (text: string) => string): Promise<string | null> {
+  const owner = (vars.OWNER_EMAILS ?? "").split(",")[0]?.trim();
+  if (!owner || !vars.OUTPOST_SIGNING_KEY || !vars.PUBLIC_URL) return null;
+  try {
+    const link = await mintEnrollmentLink({
+      signingKey: JSON.parse(vars.OUTPOST_SIGNING_KEY) as JWK,
+      publicUrl: vars.PUBLIC_URL,
+      email: owner,
+    });
+    return `${link.url}\n                 (single use, for ${owner}, valid ${Math.round(link.expiresIn / 60)} min)`;
+  } catch (err) {
+    return warn(`no link: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
