@@ -32,6 +32,8 @@ interface Entry {
 const BENCHMARKS: Record<string, Entry> = {
   proxy: { title: "Proxy overhead", load: async () => (await import("./proxy.ts")).proxyOverhead },
   "cli-idle": { title: "CLI idle cost", load: async () => (await import("./cli-idle.ts")).cliIdle },
+  auth: { title: "Identity cost", load: async () => (await import("./auth.ts")).authBench },
+  presence: { title: "Presence hub vs Node + Redis", load: async () => (await import("./presence.ts")).presenceBench },
 };
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
