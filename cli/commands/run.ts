@@ -113,6 +113,7 @@ async function run(argv: string[], options: Options): Promise<void> {
   await hb.stop();
   const reason = signal ? `killed by ${signal}` : exitCode === 0 ? "exited" : `exited with code ${exitCode}`;
   const failure = await hb.end(id, { exitCode, reason });
+  hb.close();
   if (failure && options.quiet !== true) out.warn(`could not report the end of the session (${failure.message}); it will expire on its own`);
   for (const [s, handler] of handlers) process.removeListener(s, handler);
   process.exitCode = exitCode;
@@ -150,6 +151,7 @@ async function heartbeat(ids: string[], options: Options): Promise<void> {
   });
   await hb.stop();
   const failures = (await Promise.all(ids.map((id) => hb.end(id, { reason: why })))).filter((f) => f !== null);
+  hb.close();
   if (failures.length > 0) {
     throw new CliError(failures[0]!.exitCode, `could not remove the session at the edge (${failures[0]!.message}); it will expire on its own`, {
       hint: "Check the edge with `outpost doctor`.",

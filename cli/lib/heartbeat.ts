@@ -1,5 +1,8 @@
 // Keeps sessions present at the edge: one timer for every managed session (batched when there are several),
 // the interval the edge asks for, capped exponential backoff with jitter while the edge is unreachable.
+// Beats go over the process's one agent WebSocket when it is open (a message costs the edge a twentieth of a request);
+// the first beat, and any beat while the socket is down, goes over HTTP, and the socket reconnects on its own.
+import { AgentSocket, type AckResult } from "./agent-socket.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { EdgeError, debug, type EdgeClient } from "./http.ts";
 
@@ -31,7 +34,14 @@ export interface HeartbeaterOptions {
   initialInterval?: number;
   /** Backoff starts here and doubles up to the interval. */
   backoffBaseMs?: number;
+  /** Beat over the agent WebSocket when it is open (default: unless OUTPOST_AGENT_SOCKET=0; needs a token). */
+  socket?: boolean;
 }
+
+type BeatBody = { interval?: number; sessions?: { id: string; status: string; error?: { code: string; message: string; retryAfter?: number } }[] };
+
+/** The HTTP status the same answer would have had, for debug lines shaped like the HTTP ones. */
+const HTTP_STATUS: Record<AckResult["status"], number> = { accepted: 200, invalid: 400, forbidden: 403, not_found: 404, conflict: 409, rate_limited: 429 };
 
 export const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const MIN_INTERVAL_S = 1;
@@ -49,9 +59,12 @@ export class Heartbeater {
   #failures = 0;
   #state: "unknown" | "up" | "down" | "rejected" = "unknown";
   readonly #refusedIds = new Set<string>();
+  readonly #socket: AgentSocket | null;
 
   constructor(client: EdgeClient, options: HeartbeaterOptions = {}) {
     this.#client = client;
+    const socket = options.socket ?? process.env.OUTPOST_AGENT_SOCKET !== "0";
+    this.#socket = socket && client.tokens ? new AgentSocket(client, { backoffBaseMs: options.backoffBaseMs }) : null;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#interval = options.initialInterval ?? 15;
     this.#backoffBaseMs = options.backoffBaseMs ?? 1000;
@@ -74,20 +87,39 @@ export class Heartbeater {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#socket?.connect();
     this.#schedule(0);
   }
 
   /** Stops the loop and waits for a heartbeat in flight, so an end report can never be overtaken by it. */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#socket?.hold();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     await this.#inFlight;
   }
 
+  /** Closes the agent socket (after the end reports, which use it when it is open). */
+  close(): void {
+    this.#socket?.close();
+  }
+
   /** Reports a session's end at once (exit 0 → ended, anything else → failed); null when it was recorded. */
   async end(id: string, report: EndReport, timeoutMs = 3000): Promise<CliError | null> {
     this.#sessions.delete(id);
+    if (this.#socket?.open) {
+      const started = Date.now();
+      try {
+        const [result] = await this.#socket.request({ type: "end", sessionId: id, ...report }, timeoutMs);
+        debug(`ws: DELETE /api/heartbeat/${encodeURIComponent(id)} -> ${result ? HTTP_STATUS[result.status] : "?"} (${Date.now() - started} ms, over the agent socket)`);
+        if (result?.status === "accepted") return null;
+        return new CliError(EXIT.EDGE, `the edge refused the end report: ${result?.message ?? result?.status ?? "no answer"} (${result?.status.toUpperCase() ?? "?"})`);
+      } catch (err) {
+        // Closed or silent: say it over HTTP instead.
+        debug(`end report for ${id} over the agent socket failed (${err instanceof Error ? err.message : String(err)}); using HTTP`);
+      }
+    }
     try {
       await this.#client.request(`/api/heartbeat/${encodeURIComponent(id)}`, { method: "DELETE", json: report, timeoutMs });
       return null;
@@ -112,8 +144,18 @@ export class Heartbeater {
     const sessions = [...this.#sessions.values()];
     if (sessions.length === 0) return this.#schedule(this.#interval * 1000);
     try {
-      let body: { interval?: number; sessions?: { id: string; status: string; error?: { code: string; message: string; retryAfter?: number } }[] };
-      if (sessions.length === 1) {
+      let body: BeatBody | null = null;
+      if (this.#socket?.open) {
+        try {
+          body = await this.#socketBeat(sessions);
+        } catch (err) {
+          // This beat goes over HTTP; the socket reconnects on its own.
+          debug(`heartbeat over the agent socket failed (${err instanceof Error ? err.message : String(err)}); using HTTP`);
+        }
+      } else this.#socket?.connect();
+      if (body) {
+        // Answered over the socket.
+      } else if (sessions.length === 1) {
         body = await this.#client.request(`/api/heartbeat/${encodeURIComponent(sessions[0]!.id)}`, { json: payload(sessions[0]!), timeoutMs: 5000 });
       } else {
         body = await this.#client.request("/api/heartbeat", { json: { sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) }, timeoutMs: 5000 });
@@ -137,6 +179,30 @@ export class Heartbeater {
     } catch (err) {
       this.#failed(err);
     }
+  }
+
+  /** One beat over the agent socket, answered per session in the shape of the HTTP batch answer. */
+  async #socketBeat(sessions: SessionInfo[]): Promise<BeatBody> {
+    const started = Date.now();
+    const results = await this.#socket!.request({ type: "heartbeat", sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) }, 5000);
+    // The line an HTTP beat would have logged (one session: its own route and status; several: the batch route),
+    // marked as sent over the socket.
+    const path = sessions.length === 1 ? `/api/heartbeat/${encodeURIComponent(sessions[0]!.id)}` : "/api/heartbeat";
+    const status = sessions.length === 1 && results[0] ? HTTP_STATUS[results[0].status] : 200;
+    debug(`ws: POST ${path} -> ${status} (${Date.now() - started} ms, over the agent socket)`);
+    const interval = results.find((r) => typeof r.interval === "number")?.interval;
+    return {
+      ...(interval !== undefined ? { interval } : {}),
+      sessions: results.map((r) =>
+        r.status === "accepted"
+          ? { id: r.id ?? "", status: "accepted" }
+          : {
+              id: r.id ?? "",
+              status: "rejected",
+              error: { code: r.status.toUpperCase(), message: r.message ?? r.status, ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}) },
+            },
+      ),
+    };
   }
 
   #failed(err: unknown): void {

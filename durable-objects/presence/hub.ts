@@ -18,12 +18,17 @@ import {
   type SessionView,
   type TimelineEntry,
 } from "./model.ts";
+import { MAX_MALFORMED, POLICY_VIOLATION, ackOf, callerOf, heartbeatAck, parseAgentMessage, type Agent } from "./agents.ts";
 import { Outbox, probeOrigin } from "./outbox.ts";
 import { eventMessage, openingMessages, Watchers, type Snapshot, type Watcher } from "./sockets.ts";
+import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
 import { PresenceStore } from "./store.ts";
 import { applyBeat, applyExit, applyExpiry, isFinal, type Change } from "./transitions.ts";
 
-/** The header the Worker uses to tell the hub who opened a socket; the hub is reachable only through the Worker. */
+/**
+ * The header the Worker uses to tell the hub who opened a socket (a phone's on /ws, an agent's on /agent); the hub is
+ * reachable only through the Worker.
+ */
 export const WATCHER_HEADER = "x-outpost-watcher";
 const LIST_LIMIT = 1000;
 
@@ -38,6 +43,7 @@ export interface HubStats {
   delivered: number;
   live: number;
   watchers: number;
+  agents: number;
 }
 
 export class PresenceHub extends DurableObject<Env> {
@@ -45,6 +51,7 @@ export class PresenceHub extends DurableObject<Env> {
   readonly #outbox: Outbox;
   readonly #watchers: Watchers;
   readonly #ttlMs: number;
+  readonly #intervalS: number;
   /**
    * Live sessions and when each was last seen: the only record of most heartbeats, which write nothing. After a cold
    * start it holds the wake-up time instead, so a restart never expires an agent whose last beats were in memory.
@@ -70,6 +77,7 @@ export class PresenceHub extends DurableObject<Env> {
     this.#outbox = new Outbox(this.#store, env);
     this.#watchers = new Watchers(ctx);
     this.#ttlMs = presenceSettings(env).ttlSeconds * 1000;
+    this.#intervalS = presenceSettings(env).intervalSeconds;
     void ctx.blockConcurrencyWhile(() => this.#wake());
   }
 
@@ -193,6 +201,7 @@ export class PresenceHub extends DurableObject<Env> {
       delivered: this.#outbox.delivered,
       live: this.#lastSeen.size,
       watchers: this.#watchers.count(),
+      agents: this.#watchers.total() - this.#watchers.count(),
     };
   }
 
@@ -208,24 +217,50 @@ export class PresenceHub extends DurableObject<Env> {
 
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
-    const watcher = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as Watcher | null;
-    if (url.pathname !== "/ws" || request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !watcher) {
+    const who = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as (Watcher & Agent) | null;
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !who) return new Response("Not found", { status: 404 });
+    const now = Date.now();
+    let response: Response;
+    if (url.pathname === "/agent") {
+      response = this.#watchers.acceptAgent({ sub: who.sub, email: who.email, exp: who.exp, deviceId: who.deviceId ?? null, role: who.role });
+    } else if (url.pathname === "/ws") {
+      const afterRaw = url.searchParams.get("after");
+      const after = afterRaw === null ? null : Number(afterRaw);
+      if (after !== null) this.#store.pruneLog(now);
+      // Opening messages are queued before anything else can run, so no live event slips in ahead of them.
+      response = this.#watchers.accept(who, openingMessages(this.#store, after, () => this.#snapshot(now)));
+    } else {
       return new Response("Not found", { status: 404 });
     }
-    const afterRaw = url.searchParams.get("after");
-    const after = afterRaw === null ? null : Number(afterRaw);
-    const now = Date.now();
-    if (after !== null) this.#store.pruneLog(now);
-    // Opening messages are queued before anything else can run, so no live event slips in ahead of them.
-    const response = this.#watchers.accept(watcher, openingMessages(this.#store, after, () => this.#snapshot(now)));
-    // Someone is watching: make sure the origin gets probed.
+    // A socket is open: make sure the alarm comes round to probe the origin and sweep ended credentials.
     const next = this.#nextDue(now);
     if (next !== null) await this.#ensureAlarm(next);
     return response;
   }
 
-  override async webSocketMessage(): Promise<void> {
-    // Phones only listen; "ping" is answered by the runtime's auto-response without waking the hub.
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Phones only listen ("ping" is answered by the runtime's auto-response without waking the hub).
+    if (!this.#watchers.isAgent(ws)) return;
+    const agent = ws.deserializeAttachment() as Agent | null;
+    const now = Date.now();
+    if (!agent || agent.exp * 1000 <= now) return closeQuietly(ws, SESSION_ENDED, "session expired");
+    const parsed = parseAgentMessage(message);
+    if (!parsed.ok) {
+      const malformed = (agent.malformed ?? 0) + 1;
+      ws.serializeAttachment({ ...agent, malformed });
+      sendQuietly(ws, { type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), message: parsed.message });
+      if (malformed > MAX_MALFORMED) closeQuietly(ws, POLICY_VIOLATION, "too many malformed messages");
+      return;
+    }
+    if (agent.malformed) ws.serializeAttachment({ ...agent, malformed: 0 });
+    const caller = callerOf(agent);
+    const limits = { ttl: this.#ttlMs / 1000, interval: this.#intervalS };
+    const msg = parsed.message;
+    const results =
+      msg.type === "heartbeat"
+        ? await heartbeatAck(msg.sessions, now, limits, (inputs) => this.heartbeat(caller, inputs))
+        : [ackOf({ id: msg.sessionId, ...(await this.end(caller, msg.sessionId, msg.exit)) }, limits)];
+    sendQuietly(ws, { type: "ack", id: msg.id, results });
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -256,7 +291,7 @@ export class PresenceHub extends DurableObject<Env> {
     this.#store.pruneEndedSessions(now);
     if (this.#wantsProbe() && now >= this.#probeAt) {
       this.#probeAt = now + PROBE_EVERY_MS;
-      if (this.#watchers.count() > 0) {
+      if (this.#watchers.total() > 0) {
         await this.#watchers.closeEnded(now, async (deviceId) => {
           const device = await accountStub(this.env).getDevice(deviceId);
           return !device || device.revokedAt !== null;
@@ -317,7 +352,7 @@ export class PresenceHub extends DurableObject<Env> {
   }
 
   #wantsProbe(): boolean {
-    return this.#lastSeen.size > 0 || this.#watchers.count() > 0;
+    return this.#lastSeen.size > 0 || this.#watchers.total() > 0;
   }
 
   /** The earliest of: the next expiry, the next probe (while anyone cares), the next outbox attempt. */
@@ -351,5 +386,21 @@ export class PresenceHub extends DurableObject<Env> {
       this.#resident = null;
       this.#keepResident();
     }, this.#ttlMs);
+  }
+}
+
+function sendQuietly(ws: WebSocket, message: unknown): void {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // Closing; the runtime reports the close separately.
+  }
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closing.
   }
 }

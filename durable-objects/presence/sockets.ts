@@ -2,6 +2,10 @@
 import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
 import type { OriginState, PresenceEvent, SessionView } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
+import { AGENT_TAG, type Agent } from "./agents.ts";
+
+/** The tag of phones' sockets: events are broadcast to these only, never to agents. */
+export const WATCHER_TAG = "watcher";
 
 /** Who is behind a socket; stored with the socket so it survives hibernation. */
 export interface Watcher {
@@ -44,22 +48,40 @@ export class Watchers {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
+  /** Phones watching. */
   count(): number {
+    return this.#ctx.getWebSockets(WATCHER_TAG).length;
+  }
+
+  /** Every open socket, phones' and agents'. */
+  total(): number {
     return this.#ctx.getWebSockets().length;
   }
 
   /** Accepts a hibernatable socket, queues its opening messages, and returns the 101 for the Worker to pass on. */
   accept(watcher: Watcher, opening: string[]): Response {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.#ctx.acceptWebSocket(server);
+    this.#ctx.acceptWebSocket(server, [WATCHER_TAG]);
     server.serializeAttachment(watcher);
     for (const message of opening) server.send(message);
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /** Accepts an agent process's hibernatable socket; it receives only answers to its own messages. */
+  acceptAgent(agent: Agent): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.#ctx.acceptWebSocket(server, [AGENT_TAG]);
+    server.serializeAttachment({ ...agent, malformed: 0 } satisfies Agent);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  isAgent(ws: WebSocket): boolean {
+    return this.#ctx.getTags(ws).includes(AGENT_TAG);
+  }
+
   /** Sends to every open socket; one whose credential has expired is closed instead (checked here, costing nothing idle). */
   broadcast(message: string, now: number): void {
-    for (const ws of this.#ctx.getWebSockets()) {
+    for (const ws of this.#ctx.getWebSockets(WATCHER_TAG)) {
       const watcher = ws.deserializeAttachment() as Watcher | null;
       try {
         if (!watcher || watcher.exp * 1000 <= now) ws.close(SESSION_ENDED, "session expired");
@@ -71,8 +93,9 @@ export class Watchers {
   }
 
   /**
-   * Closes sockets whose credential has expired or whose device was revoked. Runs with the hub's alarm, which comes
-   * at least every probe interval while anyone watches, so a socket outlives its credential by at most that long.
+   * Closes sockets (phones' and agents') whose credential has expired or whose device was revoked. Runs with the hub's
+   * alarm, which comes at least every probe interval while any socket is open, so a socket outlives its credential by
+   * at most that long. An agent then reconnects with a refreshed token.
    */
   async closeEnded(now: number, isRevoked: (deviceId: string) => Promise<boolean>): Promise<number> {
     const verdicts = new Map<string, Promise<boolean>>();

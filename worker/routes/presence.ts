@@ -1,7 +1,7 @@
 // The presence API at the edge, ahead of the proxy: agents' heartbeats, who is alive, and the live WebSocket for phones.
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { readFields, stringField } from "../body.ts";
+import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
 import { getConfig } from "../config.ts";
 import { OutpostError } from "../errors.ts";
@@ -9,16 +9,11 @@ import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 import type { PresenceHub } from "../../durable-objects/presence/hub.ts";
 import { WATCHER_HEADER } from "../../durable-objects/presence/hub.ts";
-import type { HeartbeatInput, Refusal } from "../../durable-objects/presence/model.ts";
+import type { Refusal } from "../../durable-objects/presence/model.ts";
+import { bad, batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../durable-objects/presence/validate.ts";
 
-/** Largest heartbeat body (and largest entry of a batch); a batch as a whole may be larger. */
-export const HEARTBEAT_BODY_CAP = 8 * 1024;
-export const BATCH_BODY_CAP = 64 * 1024;
-export const MAX_BATCH = 100;
-const SESSION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const EPOCH_MS_MIN = Date.UTC(2000, 0, 1);
-const DAY_MS = 24 * 60 * 60 * 1000;
+export { BATCH_BODY_CAP, HEARTBEAT_BODY_CAP, MAX_BATCH, parseHeartbeat } from "../../durable-objects/presence/validate.ts";
+
 const STATUS_OF: Record<Refusal["code"], ContentfulStatusCode> = { FORBIDDEN: 403, RATE_LIMITED: 429, CONFLICT: 409, NOT_FOUND: 404 };
 
 /** The deployment's one hub; it is named for its role, and its origin is ORIGIN_URL. */
@@ -61,59 +56,6 @@ function settings(c: Context<AppEnv>): PresenceConfig {
   return result.presence;
 }
 
-function bad(message: string): OutpostError {
-  return new OutpostError("BAD_REQUEST", 400, message);
-}
-
-function sessionId(raw: unknown, where = "The session id"): string {
-  if (typeof raw !== "string" || !SESSION_ID.test(raw)) {
-    throw bad(`${where} must be 1 to 128 characters from A-Z a-z 0-9 . _ : -`);
-  }
-  return raw;
-}
-
-function present(fields: Record<string, unknown>, name: string): boolean {
-  return fields[name] !== undefined && fields[name] !== null;
-}
-
-/** Every field is checked before anything reaches the hub; unknown fields are ignored so newer clients keep working. */
-export function parseHeartbeat(fields: Record<string, unknown>, id: string, now: number, where = ""): HeartbeatInput {
-  const input: HeartbeatInput = { id };
-  if (present(fields, "pid")) {
-    const pid = fields.pid;
-    if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid < 0 || pid > 0xffffffff) {
-      throw bad(`${where}"pid" must be a non-negative integer.`);
-    }
-    input.pid = pid;
-  }
-  if (present(fields, "hostname")) input.hostname = stringField(fields, "hostname", 255);
-  if (present(fields, "name")) input.name = stringField(fields, "name", 200);
-  if (present(fields, "startedAt")) input.startedAt = startedAt(fields.startedAt, now, where);
-  if (present(fields, "status")) {
-    if (fields.status !== "working" && fields.status !== "idle") throw bad(`${where}"status" must be "working" or "idle".`);
-    input.status = fields.status;
-  }
-  if (present(fields, "meta")) {
-    const meta = fields.meta;
-    if (typeof meta !== "object" || Array.isArray(meta) || new TextEncoder().encode(JSON.stringify(meta)).byteLength > HEARTBEAT_BODY_CAP) {
-      throw bad(`${where}"meta" must be a JSON object of at most ${HEARTBEAT_BODY_CAP} bytes.`);
-    }
-    input.meta = meta as HeartbeatInput["meta"];
-  }
-  return input;
-}
-
-function startedAt(value: unknown, now: number, where: string): number {
-  let ms = NaN;
-  if (typeof value === "string" && ISO_TIME.test(value)) ms = Date.parse(value);
-  else if (typeof value === "number" && Number.isSafeInteger(value)) ms = value;
-  // Epoch seconds by mistake land in 1970 and are refused here rather than shown as a 55-year-old session.
-  if (!Number.isFinite(ms) || ms < EPOCH_MS_MIN || ms > now + DAY_MS) {
-    throw bad(`${where}"startedAt" must be an ISO 8601 time or epoch milliseconds, not in the future.`);
-  }
-  return ms;
-}
-
 function refused(r: Refusal): OutpostError {
   return new OutpostError(r.code, STATUS_OF[r.code], r.message, r.retryAfter ? { headers: { "Retry-After": String(r.retryAfter) } } : {});
 }
@@ -127,23 +69,9 @@ function caller(c: Context<AppEnv>) {
 presence.post("/api/heartbeat", requireAuth(heartbeatAuth), async (c) => {
   const { ttlSeconds, intervalSeconds } = settings(c);
   const fields = await readFields(c, BATCH_BODY_CAP);
-  const list = fields.sessions;
-  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH) {
-    throw bad(`"sessions" must be an array of 1 to ${MAX_BATCH} heartbeats.`);
-  }
   const now = Date.now();
   const seen = new Set<string>();
-  const inputs = list.map((entry: unknown, i) => {
-    const where = `sessions[${i}]: `;
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw bad(`${where}each heartbeat must be a JSON object.`);
-    if (new TextEncoder().encode(JSON.stringify(entry)).byteLength > HEARTBEAT_BODY_CAP) {
-      throw new OutpostError("PAYLOAD_TOO_LARGE", 413, `${where}a heartbeat may be at most ${HEARTBEAT_BODY_CAP} bytes.`);
-    }
-    const id = sessionId((entry as Record<string, unknown>).id, `${where}"id"`);
-    if (seen.has(id)) throw bad(`${where}session "${id}" appears twice.`);
-    seen.add(id);
-    return parseHeartbeat(entry as Record<string, unknown>, id, now, where);
-  });
+  const inputs = batchList(fields.sessions).map((entry, i) => parseBatchEntry(entry, i, now, seen));
   const results = await presenceStub(c.env).heartbeat(caller(c), inputs);
   return c.json({
     ttl: ttlSeconds,
@@ -169,15 +97,7 @@ presence.delete("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (
   settings(c);
   const id = sessionId(c.req.param("sessionId"));
   const fields = await readFields(c, HEARTBEAT_BODY_CAP);
-  const exit: { exitCode?: number; reason?: string } = {};
-  if (present(fields, "exitCode")) {
-    const code = fields.exitCode;
-    if (typeof code !== "number" || !Number.isSafeInteger(code) || code < -0x80000000 || code > 0xffffffff) {
-      throw bad('"exitCode" must be an integer.');
-    }
-    exit.exitCode = code;
-  }
-  if (present(fields, "reason")) exit.reason = stringField(fields, "reason", 200);
+  const exit = parseExit(fields);
   const result = await presenceStub(c.env).end(caller(c), id, exit);
   if (!result.ok) throw refused(result);
   return c.json({ status: "removed" });
@@ -196,8 +116,8 @@ presence.get("/api/presence", requireAuth(), async (c) => {
   return c.json(await presenceStub(c.env).list());
 });
 
-presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
-  settings(c);
+/** The checks both sockets share: a WebSocket upgrade, from no Origin (the CLI) or an allowed one (the app). */
+function assertUpgrade(c: Context<AppEnv>): void {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new OutpostError("BAD_REQUEST", 426, "This endpoint only accepts WebSocket upgrades.", { headers: { Upgrade: "websocket" } });
   }
@@ -206,6 +126,11 @@ presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
   if (origin && !(config.ok && config.config.corsOrigins.has(origin))) {
     throw new OutpostError("FORBIDDEN_ORIGIN", 403, "WebSocket connections from this origin are not allowed.");
   }
+}
+
+presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
+  settings(c);
+  assertUpgrade(c);
   const after = c.req.query("after");
   if (after !== undefined && !/^\d{1,15}$/.test(after)) throw bad('"after" must be a sequence number.');
   const identity = c.get("identity");
@@ -216,12 +141,25 @@ presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
   });
 });
 
+// An agent process's one socket: its heartbeats and end reports as messages (cheaper than a request per beat).
+presence.get("/api/presence/agent", requireAuth({ wsTicket: true }), async (c) => {
+  settings(c);
+  assertUpgrade(c);
+  const identity = c.get("identity");
+  if (identity.role === "viewer") throw new OutpostError("FORBIDDEN", 403, "Viewers can only read.");
+  const agent = { sub: identity.sub, email: identity.email, exp: identity.exp, deviceId: identity.deviceId, role: identity.role };
+  return presenceStub(c.env).fetch("https://presence.internal/agent", {
+    headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify(agent) },
+  });
+});
+
 // The edge owns these paths: other methods and sub-paths are answered here and never reach the origin.
 const ALLOW: [string, string][] = [
   ["/api/heartbeat", "POST"],
   ["/api/heartbeat/:sessionId", "GET, HEAD, POST, DELETE"],
   ["/api/presence", "GET, HEAD"],
   ["/api/presence/ws", "GET"],
+  ["/api/presence/agent", "GET"],
 ];
 for (const [path, allow] of ALLOW) {
   presence.all(path, () => {
