@@ -18,6 +18,8 @@ const SCHEMA = `
     name TEXT, hostname TEXT, pid INTEGER, started_at INTEGER, meta TEXT,
     created_at INTEGER NOT NULL, last_heartbeat INTEGER NOT NULL,
     ended_at INTEGER, reason TEXT, exit_code INTEGER, timeline TEXT NOT NULL);
+  -- Each new session counts its owner's live ones; without this a hub with many sessions scans them all.
+  CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions(owner_sub, status);
   -- AUTOINCREMENT: a seq is never reused, even once the log has been pruned empty, so resuming clients never
   -- mistake a new event for one they have seen.
   CREATE TABLE IF NOT EXISTS events (
