@@ -1,6 +1,7 @@
 // The agents' socket protocol: one hibernatable WebSocket per agent process carries the heartbeats (and end reports)
 // of all its sessions. Messages are checked with the same rules as the HTTP routes; answers are per session.
 import { OutpostError } from "../../worker/errors.ts";
+import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
 import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.ts";
 import { BATCH_BODY_CAP, batchList, byteLength, parseBatchEntry, parseExit, sessionId, type ExitReport } from "./validate.ts";
 
@@ -113,4 +114,57 @@ export function ackOf(r: HeartbeatResult | ({ id: string } & ({ ok: true; expire
 
 export function callerOf(agent: Agent): Caller {
   return { sub: agent.sub, email: agent.email };
+}
+
+/** The hub's RPC an agent's message is answered through, so the socket and the HTTP routes share one path. */
+export interface AgentRpc {
+  heartbeat(caller: Caller, inputs: HeartbeatInput[]): Promise<HeartbeatResult[]>;
+  end(caller: Caller, id: string, exit: ExitReport): Promise<{ ok: true } | ({ ok: false } & Refusal)>;
+}
+
+/**
+ * Answers one message on an agent's socket: an expired credential closes it, a malformed message gets an error (too
+ * many in a row close it), anything else is acked per session.
+ */
+export async function answerAgent(
+  ws: WebSocket,
+  message: string | ArrayBuffer,
+  now: number,
+  limits: { ttl: number; interval: number },
+  rpc: AgentRpc,
+): Promise<void> {
+  const agent = ws.deserializeAttachment() as Agent | null;
+  if (!agent || agent.exp * 1000 <= now) return closeQuietly(ws, SESSION_ENDED, "session expired");
+  const parsed = parseAgentMessage(message);
+  if (!parsed.ok) {
+    const malformed = (agent.malformed ?? 0) + 1;
+    ws.serializeAttachment({ ...agent, malformed });
+    sendQuietly(ws, { type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), message: parsed.message });
+    if (malformed > MAX_MALFORMED) closeQuietly(ws, POLICY_VIOLATION, "too many malformed messages");
+    return;
+  }
+  if (agent.malformed) ws.serializeAttachment({ ...agent, malformed: 0 });
+  const caller = callerOf(agent);
+  const msg = parsed.message;
+  const results =
+    msg.type === "heartbeat"
+      ? await heartbeatAck(msg.sessions, now, limits, (inputs) => rpc.heartbeat(caller, inputs))
+      : [ackOf({ id: msg.sessionId, ...(await rpc.end(caller, msg.sessionId, msg.exit)) }, limits)];
+  sendQuietly(ws, { type: "ack", id: msg.id, results });
+}
+
+function sendQuietly(ws: WebSocket, message: unknown): void {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // Closing; the runtime reports the close separately.
+  }
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closing.
+  }
 }

@@ -18,18 +18,14 @@ import {
   type SessionView,
   type TimelineEntry,
 } from "./model.ts";
-import { MAX_MALFORMED, POLICY_VIOLATION, ackOf, callerOf, heartbeatAck, parseAgentMessage, type Agent } from "./agents.ts";
+import { answerAgent } from "./agents.ts";
 import { Outbox, probeOrigin } from "./outbox.ts";
-import { eventMessage, openingMessages, Watchers, type Snapshot, type Watcher } from "./sockets.ts";
-import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
+import { eventMessage, openSocket, Watchers, type Snapshot } from "./sockets.ts";
 import { PresenceStore } from "./store.ts";
 import { applyBeat, applyExit, applyExpiry, isFinal, type Change } from "./transitions.ts";
 
-/**
- * The header the Worker uses to tell the hub who opened a socket (a phone's on /ws, an agent's on /agent); the hub is
- * reachable only through the Worker.
- */
-export const WATCHER_HEADER = "x-outpost-watcher";
+// Defined with the socket code that reads it; re-exported because the Worker's routes import it from here.
+export { WATCHER_HEADER } from "./sockets.ts";
 const LIST_LIMIT = 1000;
 
 export interface HubStats {
@@ -216,22 +212,9 @@ export class PresenceHub extends DurableObject<Env> {
   // --- WebSockets ---
 
   override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const who = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as (Watcher & Agent) | null;
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !who) return new Response("Not found", { status: 404 });
     const now = Date.now();
-    let response: Response;
-    if (url.pathname === "/agent") {
-      response = this.#watchers.acceptAgent({ sub: who.sub, email: who.email, exp: who.exp, deviceId: who.deviceId ?? null, role: who.role });
-    } else if (url.pathname === "/ws") {
-      const afterRaw = url.searchParams.get("after");
-      const after = afterRaw === null ? null : Number(afterRaw);
-      if (after !== null) this.#store.pruneLog(now);
-      // Opening messages are queued before anything else can run, so no live event slips in ahead of them.
-      response = this.#watchers.accept(who, openingMessages(this.#store, after, () => this.#snapshot(now)));
-    } else {
-      return new Response("Not found", { status: 404 });
-    }
+    const response = openSocket(request, this.#watchers, this.#store, now, () => this.#snapshot(now));
+    if (!response) return new Response("Not found", { status: 404 });
     // A socket is open: make sure the alarm comes round to probe the origin and sweep ended credentials.
     const next = this.#nextDue(now);
     if (next !== null) await this.#ensureAlarm(next);
@@ -241,26 +224,7 @@ export class PresenceHub extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // Phones only listen ("ping" is answered by the runtime's auto-response without waking the hub).
     if (!this.#watchers.isAgent(ws)) return;
-    const agent = ws.deserializeAttachment() as Agent | null;
-    const now = Date.now();
-    if (!agent || agent.exp * 1000 <= now) return closeQuietly(ws, SESSION_ENDED, "session expired");
-    const parsed = parseAgentMessage(message);
-    if (!parsed.ok) {
-      const malformed = (agent.malformed ?? 0) + 1;
-      ws.serializeAttachment({ ...agent, malformed });
-      sendQuietly(ws, { type: "error", ...(parsed.id !== undefined ? { id: parsed.id } : {}), message: parsed.message });
-      if (malformed > MAX_MALFORMED) closeQuietly(ws, POLICY_VIOLATION, "too many malformed messages");
-      return;
-    }
-    if (agent.malformed) ws.serializeAttachment({ ...agent, malformed: 0 });
-    const caller = callerOf(agent);
-    const limits = { ttl: this.#ttlMs / 1000, interval: this.#intervalS };
-    const msg = parsed.message;
-    const results =
-      msg.type === "heartbeat"
-        ? await heartbeatAck(msg.sessions, now, limits, (inputs) => this.heartbeat(caller, inputs))
-        : [ackOf({ id: msg.sessionId, ...(await this.end(caller, msg.sessionId, msg.exit)) }, limits)];
-    sendQuietly(ws, { type: "ack", id: msg.id, results });
+    await answerAgent(ws, message, Date.now(), { ttl: this.#ttlMs / 1000, interval: this.#intervalS }, this);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -386,21 +350,5 @@ export class PresenceHub extends DurableObject<Env> {
       this.#resident = null;
       this.#keepResident();
     }, this.#ttlMs);
-  }
-}
-
-function sendQuietly(ws: WebSocket, message: unknown): void {
-  try {
-    ws.send(JSON.stringify(message));
-  } catch {
-    // Closing; the runtime reports the close separately.
-  }
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closing.
   }
 }

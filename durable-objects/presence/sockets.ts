@@ -18,6 +18,29 @@ export interface Watcher {
 
 export type Snapshot = { sessions: SessionView[]; origin: OriginState };
 
+/**
+ * The header the Worker uses to tell the hub who opened a socket (a phone's on /ws, an agent's on /agent); the hub is
+ * reachable only through the Worker.
+ */
+export const WATCHER_HEADER = "x-outpost-watcher";
+
+/**
+ * Opens the socket a Worker-forwarded upgrade asks for: an agent's on /agent, or a phone's on /ws (resuming after
+ * `?after=` when given). Null for anything else, which the hub answers with a 404.
+ */
+export function openSocket(request: Request, watchers: Watchers, store: PresenceStore, now: number, snapshot: () => Snapshot): Response | null {
+  const url = new URL(request.url);
+  const who = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as (Watcher & Agent) | null;
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !who) return null;
+  if (url.pathname === "/agent") return watchers.acceptAgent({ sub: who.sub, email: who.email, exp: who.exp, deviceId: who.deviceId ?? null, role: who.role });
+  if (url.pathname !== "/ws") return null;
+  const afterRaw = url.searchParams.get("after");
+  const after = afterRaw === null ? null : Number(afterRaw);
+  if (after !== null) store.pruneLog(now);
+  // Opening messages are queued before anything else can run, so no live event slips in ahead of them.
+  return watchers.accept(who, openingMessages(store, after, snapshot));
+}
+
 export function eventMessage(event: PresenceEvent): string {
   return JSON.stringify({ type: "event", seq: event.seq, event });
 }
