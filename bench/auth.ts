@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mintAccessToken, OWNER } from "../test/support/identity.ts";
 import { startChild, type BenchChild } from "./child.ts";
-import { cpuMs } from "./cpu.ts";
+import { cpuMs, cpuTotal } from "./cpu.ts";
 import { mergeClosedLoops, runClosedLoop, statusSummary, type ClosedLoopResult } from "./http-load.ts";
-import { loadAverage, machineInfo, num, packageVersion, table } from "./report.ts";
+import { loadAverage, machineInfo, num, packageVersion, table, type RunInfo } from "./report.ts";
 import type { BenchContext } from "./run.ts";
+import { median } from "./stats.ts";
 import { BENCH_WORKERS, bundleWorker, esbuildVersion, PUBLIC_URL, sourceState, startBundledWorker, WORKER_SOURCES } from "./worker-build.ts";
 import type { RunningWorker } from "./workerd.ts";
 
@@ -76,18 +77,6 @@ interface TimingResult {
   insideUs: number;
   wallUs: number;
   cpuUs: number;
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function cpuTotal(pids: Record<string, number | undefined>): number {
-  let total = 0;
-  for (const pid of Object.values(pids)) total += cpuMs(pid);
-  return total;
 }
 
 async function timeOps(worker: RunningWorker, token: string): Promise<Map<TimingOp, TimingResult>> {
@@ -301,14 +290,7 @@ export async function authBench(ctx: BenchContext): Promise<string> {
   }
 }
 
-interface RenderInput {
-  ctx: BenchContext;
-  durationSec: number;
-  warmupSec: number;
-  rounds: number;
-  startedAt: Date;
-  loadBefore: string;
-  loadAfter: string;
+interface RenderInput extends RunInfo {
   elapsedSec: number;
   results: Map<VariantKey, Measured>;
   timing: Map<TimingOp, TimingResult>;

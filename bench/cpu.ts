@@ -63,3 +63,10 @@ export function cpuPerRequestUs(
   }
   return out;
 }
+
+/** Summed CPU ms (user + system) of several processes; missing pids count as 0. */
+export function cpuTotal(pids: Record<string, number | undefined>): number {
+  let total = 0;
+  for (const pid of Object.values(pids)) total += cpuMs(pid);
+  return total;
+}

@@ -5,13 +5,13 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { IDENTITY_VARS, mintAccessToken, OWNER } from "../test/support/identity.ts";
 import { startChild, type BenchChild } from "./child.ts";
 import { cpuPerRequestUs, cpuSnapshot } from "./cpu.ts";
 import { mergeLoads, runLoad, type LoadResult } from "./load.ts";
-import { loadAverage, machineInfo, num, packageVersion, table } from "./report.ts";
+import { loadAverage, machineInfo, num, packageVersion, table, type RunInfo } from "./report.ts";
 import type { BenchContext } from "./run.ts";
+import { wranglerWorkerOptions } from "./worker-build.ts";
 import { startWorker, type RunningWorker } from "./workerd.ts";
 
 const PATH = "/api/echo/bench";
@@ -86,19 +86,6 @@ const PUBLIC_URL = "http://localhost:8787";
  */
 async function ownerAuthorization(): Promise<string> {
   return `Bearer ${await mintAccessToken(PUBLIC_URL, OWNER)}`;
-}
-
-/** wrangler.toml as Miniflare v4 worker options; wrangler's own console output is kept to errors. */
-function wranglerWorkerOptions(root: string): Record<string, unknown> {
-  const saved = process.env.WRANGLER_LOG;
-  process.env.WRANGLER_LOG = "error";
-  try {
-    const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
-    return JSON.parse(JSON.stringify(workerOptions)) as Record<string, unknown>;
-  } finally {
-    if (saved === undefined) delete process.env.WRANGLER_LOG;
-    else process.env.WRANGLER_LOG = saved;
-  }
 }
 
 /** Miniflare worker options for Outpost from wrangler.toml, minus the static-assets router, pointed at `originUrl`. */
@@ -292,14 +279,7 @@ export async function proxyOverhead(ctx: BenchContext): Promise<string> {
   });
 }
 
-interface RenderInput {
-  ctx: BenchContext;
-  durationSec: number;
-  warmupSec: number;
-  rounds: number;
-  startedAt: Date;
-  loadBefore: string;
-  loadAfter: string;
+interface RenderInput extends RunInfo {
   targets: Target[];
   results: Map<string, Measured>;
   logLines: Partial<Record<TargetKey, number>>;

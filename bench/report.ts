@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import type { BenchContext } from "./run.ts";
 
 const HEADER = `# Benchmarks
 
@@ -96,4 +97,15 @@ export function machineInfo(root: string): MachineInfo {
     workerd,
     loadAverage: loadAverage(),
   };
+}
+
+/** What every benchmark's report shows about the run itself: settings, start time and load average around it. */
+export interface RunInfo {
+  ctx: BenchContext;
+  durationSec: number;
+  warmupSec: number;
+  rounds: number;
+  startedAt: Date;
+  loadBefore: string;
+  loadAfter: string;
 }
