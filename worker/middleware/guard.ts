@@ -27,7 +27,8 @@ export function guard(options: GuardOptions = {}) {
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const queryStart = url.indexOf("?", pathStart);
     const rawPath = url.slice(pathStart, queryStart === -1 ? undefined : queryStart);
-    if (ENCODED_DANGER.test(rawPath) || rawPath.includes("\\")) {
+    // "..;" is a dot segment to Tomcat-style servers but not to URL parsers: a way out of a scoped prefix upstream.
+    if (ENCODED_DANGER.test(rawPath) || rawPath.includes("\\") || rawPath.includes("..;")) {
       throw new OutpostError("BAD_PATH", 400, "The request path contains an encoded separator or traversal.");
     }
     const declared = c.req.header("content-length");

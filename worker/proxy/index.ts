@@ -42,7 +42,8 @@ export interface ProxyOptions {
 export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options: ProxyOptions = {}): Promise<Response> {
   const req = c.req.raw;
   const incomingUrl = new URL(req.url);
-  const target = new URL(options.pathAndQuery ?? incomingUrl.pathname + incomingUrl.search, config.originUrl);
+  // Concatenated, not resolved: a path like "//other.host/x" must stay a path on the origin, never become a host.
+  const target = new URL(config.originUrl.origin + (options.pathAndQuery ?? incomingUrl.pathname + incomingUrl.search));
   const websocket = req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
   const headers = forwardRequestHeaders(req.headers, {

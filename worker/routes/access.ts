@@ -21,7 +21,8 @@ access.get("/api/access", requireAuth({ ownerOnly: true }), async (c) => {
 });
 
 function emailParam(raw: string): string {
-  const email = decodeURIComponent(raw).trim().toLowerCase();
+  // Hono has already decoded the parameter once; decoding again would turn "%E0a" into a 500.
+  const email = raw.trim().toLowerCase();
   if (!EMAIL.test(email)) throw new OutpostError("BAD_REQUEST", 400, "Not an email address.");
   return email;
 }

@@ -134,7 +134,10 @@ authRoutes.post("/auth/logout", async (c) => {
   authConfigOf(c);
   await limitByIp(c, "logout");
   const f = await readFields(c, SMALL_BODY, { form: true });
-  const token = stringField(f, "refresh_token", 256) || getCookie(c, REFRESH_COOKIE) || "";
+  const fromBody = stringField(f, "refresh_token", 256);
+  // A cookie is sent by the browser on its own: only a page of ours may use it to sign out.
+  if (!fromBody && getCookie(c, REFRESH_COOKIE)) assertSameSiteOrigin(c);
+  const token = fromBody || getCookie(c, REFRESH_COOKIE) || "";
   if (!token) throw new OutpostError("BAD_REQUEST", 400, '"refresh_token" is required.');
   const revoked = await accountStub(c.env).revokeByRefresh(token);
   setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });

@@ -2,6 +2,8 @@
 import { Hono, type Context, type Next } from "hono";
 import { accountStub } from "../auth/account.ts";
 import { ASSERTION_HEADER, mintAssertion } from "../auth/assertion.ts";
+import { roleFor } from "../auth/config.ts";
+import { grantedRoles } from "../auth/grants.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { getConfig, isProxyPath } from "../config.ts";
@@ -36,8 +38,8 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
   const auth = authConfigOf(c);
   const identity = c.get("identity");
   const url = new URL(c.req.url);
-  // A WebSocket ticket is spent at the edge; the origin never sees it.
-  if (c.req.header("upgrade")?.toLowerCase() === "websocket" && url.searchParams.has("ticket")) url.searchParams.delete("ticket");
+  // A ticket is spent at the edge (or refused, off an upgrade); the origin never sees one.
+  if (url.searchParams.has("ticket")) url.searchParams.delete("ticket");
   const pathAndQuery = url.pathname + url.search;
   const assertion = await mintAssertion(auth, identity, c.req.method, pathAndQuery);
   const outcome = proxyToOrigin(c, c.get("config"), {
@@ -47,14 +49,15 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
     relayWebSocket: (upstream, response) =>
       relayWebSocket(upstream, response, {
         expiresAtMs: identity.exp * 1000,
-        stillValid: identity.deviceId
-          ? async () => {
-              const device = await accountStub(c.env).getDevice(identity.deviceId!);
-              const ok = !!device && device.revokedAt === null;
-              rememberDeviceStatus(auth, identity.deviceId!, !ok);
-              return ok;
-            }
-          : undefined,
+        // Every 30 s: the device still stands and the account still has a role (grants can be removed).
+        stillValid: async () => {
+          if (!roleFor(auth, identity.email, await grantedRoles(c.env))) return false;
+          if (!identity.deviceId) return true;
+          const device = await accountStub(c.env).getDevice(identity.deviceId);
+          const ok = !!device && device.revokedAt === null;
+          rememberDeviceStatus(auth, identity.deviceId, !ok);
+          return ok;
+        },
       }),
   });
   try {
