@@ -1,5 +1,6 @@
 // The account's identity state at the edge: device-code logins, devices, rotating refresh tokens, single-use ids.
 import { DurableObject } from "cloudflare:workers";
+import type { DeviceRecord } from "../shared/api-types.ts";
 
 export const DEVICE_CODE_TTL_S = 600;
 export const DEVICE_POLL_INTERVAL_S = 5;
@@ -22,19 +23,7 @@ export interface ClientInfo {
   location: string;
 }
 
-export interface DeviceRecord {
-  id: string;
-  sub: string;
-  email: string;
-  kind: "cli" | "browser";
-  name: string;
-  hostname: string;
-  platform: string;
-  arch: string;
-  createdAt: number;
-  lastSeenAt: number;
-  revokedAt: number | null;
-}
+export type { DeviceRecord };
 
 export interface Grant {
   device: DeviceRecord;

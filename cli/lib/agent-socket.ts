@@ -6,21 +6,11 @@ import type WsModule from "ws";
 import type { WebSocket as WsSocket } from "ws";
 import { debug, type EdgeClient } from "./http.ts";
 import { USER_AGENT } from "./version.ts";
+import { SESSION_ENDED, type AckResult, type AckStatus } from "../../shared/api-types.ts";
 
-/** The edge's close code for a credential that expired or was revoked. */
-export const SESSION_ENDED = 4401;
+export { SESSION_ENDED };
 
-export type AckStatus = "accepted" | "forbidden" | "rate_limited" | "conflict" | "not_found" | "invalid";
-
-export interface AckResult {
-  id: string | null;
-  status: AckStatus;
-  ttl: number;
-  expiresAt: string | null;
-  interval: number;
-  message?: string;
-  retryAfter?: number;
-}
+export type { AckResult, AckStatus };
 
 /** Why a message got no ack: the socket closed or timed out (send it over HTTP instead), or the edge refused it. */
 export class AgentSocketError extends Error {

@@ -1,5 +1,6 @@
 // The agents' socket protocol: one hibernatable WebSocket per agent process carries the heartbeats (and end reports)
 // of all its sessions. Messages are checked with the same rules as the HTTP routes; answers are per session.
+import type { AckResult, AckStatus } from "../../shared/api-types.ts";
 import { OutpostError } from "../../worker/errors.ts";
 import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
 import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.ts";
@@ -29,17 +30,7 @@ export type AgentMessage =
   | { type: "heartbeat"; id: MessageId; sessions: unknown[] }
   | { type: "end"; id: MessageId; sessionId: string; exit: ExitReport };
 
-export type AckStatus = "accepted" | "forbidden" | "rate_limited" | "conflict" | "not_found" | "invalid";
-
-export interface AckResult {
-  id: string | null;
-  status: AckStatus;
-  ttl: number;
-  expiresAt: string | null;
-  interval: number;
-  message?: string;
-  retryAfter?: number;
-}
+export type { AckResult, AckStatus };
 
 export type Parsed = { ok: true; message: AgentMessage } | { ok: false; id?: MessageId; message: string };
 

@@ -3,8 +3,9 @@
 /** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
 export type Meta = { [key: string]: string | number | boolean | null | object };
 
-export type ActiveStatus = "working" | "idle";
-export type SessionStatus = ActiveStatus | "ended" | "failed";
+import type { ActiveStatus, OriginState, SessionStatus, SessionView } from "../../shared/api-types.ts";
+
+export type { ActiveStatus, OriginState, SessionStatus, SessionView };
 
 export const ACTIVE_STATUSES: readonly string[] = ["working", "idle"];
 /** The one failure a later heartbeat may undo: the agent was unreachable (laptop asleep), not finished. */
@@ -94,26 +95,7 @@ export interface SessionRecord {
   timeline: TimelineEntry[];
 }
 
-export interface SessionView {
-  id: string;
-  status: SessionStatus;
-  alive: boolean;
-  lastHeartbeat: string;
-  expiresAt: string | null;
-  startedAt: string | null;
-  hostname: string | null;
-  pid: number | null;
-  name: string | null;
-  owner: string;
-  reason: string | null;
-  exitCode: number | null;
-  endedAt: string | null;
-}
 
-export interface OriginState {
-  online: boolean;
-  lastSeen: string | null;
-}
 
 export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();

@@ -1,29 +1,9 @@
 // The live presence feed: a ticket-opened WebSocket that resumes from the last seq and reconnects with backoff.
 import { api, ApiError } from "./api.ts";
 import { Store } from "./lib.ts";
+import { SESSION_ENDED, type OriginState, type SessionStatus, type SessionView } from "../../shared/api-types.ts";
 
-export type SessionStatus = "working" | "idle" | "ended" | "failed";
-
-export interface SessionView {
-  id: string;
-  status: SessionStatus;
-  alive: boolean;
-  lastHeartbeat: string;
-  expiresAt: string | null;
-  startedAt: string | null;
-  hostname: string | null;
-  pid: number | null;
-  name: string | null;
-  owner: string;
-  reason?: string | null;
-  exitCode?: number | null;
-  endedAt?: string | null;
-}
-
-export interface OriginState {
-  online: boolean;
-  lastSeen: string | null;
-}
+export type { OriginState, SessionStatus, SessionView };
 
 interface PresenceEvent {
   id: string;
@@ -59,8 +39,6 @@ const WS_PATH = "/api/presence/ws";
 const PING_EVERY_MS = 20_000;
 const SILENCE_LIMIT_MS = 45_000;
 const MAX_BACKOFF_MS = 30_000;
-/** The edge closes a socket with this code when the credential that opened it expires. */
-const SESSION_ENDED = 4401;
 
 const initial: FeedState = { sessions: new Map(), origin: null, seq: null, link: "stopped", retryAt: null, alerts: [] };
 

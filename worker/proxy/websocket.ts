@@ -1,4 +1,5 @@
 // Relays a proxied WebSocket through the edge so the edge can close it when the session expires or is revoked.
+import { SESSION_ENDED } from "../../shared/api-types.ts";
 
 export interface RelayOptions {
   /** When the credential behind the socket expires, in ms since the epoch. */
@@ -8,8 +9,7 @@ export interface RelayOptions {
   checkEveryMs?: number;
 }
 
-/** Close code sent to both sides when the session behind a socket ends (4000–4999 are for applications). */
-export const SESSION_ENDED = 4401;
+export { SESSION_ENDED };
 
 export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, options: RelayOptions): Response {
   const pair = new WebSocketPair();

@@ -4,20 +4,9 @@ import { api, errorMessage, useApi } from "../api.ts";
 import { auth, signOut } from "../auth.ts";
 import { platformName, useNow, useStore } from "../lib.ts";
 import { Badge, Frame, Notice, Spinner, When } from "../ui.tsx";
+import type { DeviceRecord } from "../../../shared/api-types.ts";
 
-interface Device {
-  id: string;
-  sub: string;
-  email: string;
-  kind: "cli" | "browser";
-  name: string;
-  hostname: string;
-  platform: string;
-  arch: string;
-  createdAt: number;
-  lastSeenAt: number;
-  revokedAt: number | null;
-}
+type Device = DeviceRecord;
 
 function DeviceRow(props: { d: Device; current: boolean; canRevoke: boolean; showOwner: boolean; now: number; onRevoked: () => void }) {
   const { d, now } = props;
