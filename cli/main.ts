@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   registerDoctor(cli);
   cli.usage("<command> [options]");
   cli.example("  $ outpost login --url https://outpost.example.com");
-  cli.example("  $ outpost run -- claude");
+  cli.example("  $ outpost run -- npm run agent");
   cli.example("  $ outpost sessions --watch");
   cli.example("  $ outpost doctor");
   cli.help((sections) => {

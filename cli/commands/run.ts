@@ -20,7 +20,7 @@ export function registerRun(cli: CAC): void {
     .option("--name <name>", "A name to show on the phone (default: the command's name)")
     .option("--url <url>", "The edge URL")
     .option("--quiet", "Do not print connection notes")
-    .example("  $ outpost run -- claude")
+    .example("  $ outpost run -- npm run agent")
     .example("  $ outpost run --name build --session build-42 -- npm run build")
     // `run cmd args` and `run -- cmd args` both work; after `--` nothing is parsed as an outpost option.
     .action((command: string[], options: Options) => run([...command.map(String), ...((options["--"] as string[] | undefined) ?? [])], options));

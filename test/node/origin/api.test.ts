@@ -95,7 +95,7 @@ describe("tasks and sessions", () => {
   it("a task belongs to a project and may name a session; filters narrow the list", async () => {
     const project = (await api<{ project: Project }>(origin.url, "POST", "/api/projects", { name: "T" })).body.project;
     expectError(await api(origin.url, "POST", "/api/tasks", { projectId: "prj_nope", title: "x" }), 400, "VALIDATION_FAILED");
-    const session = await api<{ session: Session }>(origin.url, "POST", "/api/sessions", { id: "agent-1", name: "Claude", projectId: project.id });
+    const session = await api<{ session: Session }>(origin.url, "POST", "/api/sessions", { id: "agent-1", name: "planner", projectId: project.id });
     expect(session.status).toBe(201);
     expect(session.body.session).toMatchObject({ id: "agent-1", status: "pending", projectId: project.id });
     expectError(await api(origin.url, "POST", "/api/sessions", { id: "agent-1" }), 409, "CONFLICT");
