@@ -2,11 +2,10 @@
 // (a recording TCP proxy in front of it sees every HTTP request line), while the hub sees the session live and beating;
 // when the socket drops, the beat falls back to HTTP and the socket comes back.
 import { writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../../support/stack.ts";
-import { cliEntry, startCli, tempDir, waitUntil } from "./helpers.ts";
+import { cliEntry, startCli, tcpForwarder, tempDir, waitUntil } from "./helpers.ts";
 
 const INTERVAL_S = 1;
 const PRESENCE_VARS = { HEARTBEAT_INTERVAL_SECONDS: String(INTERVAL_S), HEARTBEAT_TTL_SECONDS: "4" };
@@ -25,46 +24,23 @@ afterAll(async () => {
 
 /** A TCP proxy in front of the edge that records the request line of every HTTP request the CLI sends. */
 async function recordingProxy(targetUrl: string) {
-  const target = new URL(targetUrl);
   const requests: { at: number; line: string }[] = [];
-  const sockets = new Set<net.Socket>();
   const state = { refuseUpgrades: false };
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
-    client.on("data", (chunk: Buffer) => {
-      // WebSocket frames from a client are masked, so they never read as a request line.
-      for (const m of chunk.toString("latin1").matchAll(/^(GET|POST|DELETE|PUT|HEAD) (\S+) HTTP\/1\.1\r$/gm)) {
-        requests.push({ at: Date.now(), line: `${m[1]} ${m[2]}` });
-        if (state.refuseUpgrades && m[2] === "/api/presence/agent") drop();
-      }
-    });
-    client.pipe(upstream).pipe(client);
+  const forwarder = await tcpForwarder(targetUrl, (chunk, drop) => {
+    // WebSocket frames from a client are masked, so they never read as a request line.
+    for (const m of chunk.toString("latin1").matchAll(/^(GET|POST|DELETE|PUT|HEAD) (\S+) HTTP\/1\.1\r$/gm)) {
+      requests.push({ at: Date.now(), line: `${m[1]} ${m[2]}` });
+      if (state.refuseUpgrades && m[2] === "/api/presence/agent") drop();
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: forwarder.url,
     requests,
     state,
     count: (pattern: RegExp, since = 0) => requests.filter((r) => r.at >= since && pattern.test(r.line)).length,
     /** Cuts every connection (the CLI's agent socket among them). */
-    cut: () => {
-      for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    cut: forwarder.cut,
+    close: forwarder.close,
   };
 }
 

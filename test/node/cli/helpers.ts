@@ -138,8 +138,14 @@ export async function decideLogin(stack: Stack, userCode: string, decision: "app
   await res.body?.cancel();
 }
 
-/** A loopback TCP forwarder with a fixed port, so the edge behind it can be stopped and started on another port. */
-export async function tcpForwarder(targetUrl: string): Promise<{ url: string; retarget(url: string): void; close(): Promise<void> }> {
+/**
+ * A loopback TCP forwarder with a fixed port, so the edge behind it can be stopped and started on another port.
+ * `inspect` sees every chunk the client sends (with a way to drop that connection), for tests that record traffic.
+ */
+export async function tcpForwarder(
+  targetUrl: string,
+  inspect?: (chunk: Buffer, drop: () => void) => void,
+): Promise<{ url: string; retarget(url: string): void; cut(): void; close(): Promise<void> }> {
   let target = new URL(targetUrl);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -153,6 +159,7 @@ export async function tcpForwarder(targetUrl: string): Promise<{ url: string; re
     };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
+    if (inspect) client.on("data", (chunk: Buffer) => inspect(chunk, drop));
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -161,6 +168,9 @@ export async function tcpForwarder(targetUrl: string): Promise<{ url: string; re
     url: `http://127.0.0.1:${port}`,
     retarget(url) {
       target = new URL(url);
+      for (const s of sockets) s.destroy();
+    },
+    cut() {
       for (const s of sockets) s.destroy();
     },
     close: () =>
