@@ -1,6 +1,6 @@
 // Reads small request bodies (JSON or form) with a hard size cap, and validates fields without a schema library.
 import type { Context } from "hono";
-import { OutpostError } from "./errors.ts";
+import { OutpostError } from "../shared/errors.ts";
 
 /** Reads at most `maxBytes`; a larger body is refused without reading the rest. */
 export async function readCapped(c: Context, maxBytes: number): Promise<string> {
@@ -31,7 +31,7 @@ export async function readCapped(c: Context, maxBytes: number): Promise<string> 
 }
 
 function tooLarge(maxBytes: number): OutpostError {
-  return new OutpostError("PAYLOAD_TOO_LARGE", 413, `The request body is larger than ${maxBytes} bytes.`);
+  return new OutpostError("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxBytes} bytes.`);
 }
 
 /** A JSON object body, or a form body for OAuth-style endpoints; anything else is a 400. */
@@ -43,16 +43,16 @@ export async function readFields(c: Context, maxBytes: number, options: { form?:
   }
   if (text.trim() === "") return {};
   if (type !== "application/json") {
-    throw new OutpostError("BAD_REQUEST", 415, "Send the body as application/json.");
+    throw new OutpostError("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json.");
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new OutpostError("BAD_REQUEST", 400, "The body is not valid JSON.");
+    throw new OutpostError("BAD_REQUEST", "The body is not valid JSON.");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new OutpostError("BAD_REQUEST", 400, "The body must be a JSON object.");
+    throw new OutpostError("BAD_REQUEST", "The body must be a JSON object.");
   }
   return parsed as Record<string, unknown>;
 }
@@ -62,13 +62,13 @@ export function stringField(fields: Record<string, unknown>, name: string, max: 
   const value = fields[name];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== "string" || value.length > max || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new OutpostError("BAD_REQUEST", 400, `"${name}" must be a string of at most ${max} printable characters.`);
+    throw new OutpostError("BAD_REQUEST", `"${name}" must be a string of at most ${max} printable characters.`);
   }
   return value.trim();
 }
 
 export function requiredString(fields: Record<string, unknown>, name: string, max: number): string {
   const value = stringField(fields, name, max);
-  if (!value) throw new OutpostError("BAD_REQUEST", 400, `"${name}" is required.`);
+  if (!value) throw new OutpostError("BAD_REQUEST", `"${name}" is required.`);
   return value;
 }

@@ -1,6 +1,7 @@
 // The Outpost edge Worker: health, identity, CORS, guards, and the authenticated proxy to the origin.
 import { Hono } from "hono";
-import { errorBody, errorResponse } from "./errors.ts";
+import { errorBody } from "../shared/errors.ts";
+import { errorResponse } from "./errors.ts";
 import { edgeCors } from "./middleware/cors.ts";
 import { guard } from "./middleware/guard.ts";
 import { requestLog } from "./middleware/request-log.ts";

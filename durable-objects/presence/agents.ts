@@ -1,7 +1,7 @@
 // The agents' socket protocol: one hibernatable WebSocket per agent process carries the heartbeats (and end reports)
 // of all its sessions. Messages are checked with the same rules as the HTTP routes; answers are per session.
 import type { AckResult, AckStatus } from "../../shared/api-types.ts";
-import { OutpostError } from "../../worker/errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
 import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.ts";
 import { BATCH_BODY_CAP, batchList, byteLength, parseBatchEntry, parseExit, sessionId, type ExitReport } from "./validate.ts";

@@ -1,6 +1,6 @@
 // Checks on what agents send (HTTP heartbeat routes and the agent WebSocket alike): one set of rules and limits.
 import { stringField } from "../../worker/body.ts";
-import { OutpostError } from "../../worker/errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { HeartbeatInput } from "./model.ts";
 
 /** Largest heartbeat body (and largest entry of a batch); a batch as a whole may be larger. */
@@ -13,7 +13,7 @@ const EPOCH_MS_MIN = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function bad(message: string): OutpostError {
-  return new OutpostError("BAD_REQUEST", 400, message);
+  return new OutpostError("BAD_REQUEST", message);
 }
 
 export function byteLength(text: string): number {
@@ -82,7 +82,7 @@ export function parseBatchEntry(entry: unknown, i: number, now: number, seen: Se
   const where = `sessions[${i}]: `;
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw bad(`${where}each heartbeat must be a JSON object.`);
   if (byteLength(JSON.stringify(entry)) > HEARTBEAT_BODY_CAP) {
-    throw new OutpostError("PAYLOAD_TOO_LARGE", 413, `${where}a heartbeat may be at most ${HEARTBEAT_BODY_CAP} bytes.`);
+    throw new OutpostError("PAYLOAD_TOO_LARGE", `${where}a heartbeat may be at most ${HEARTBEAT_BODY_CAP} bytes.`);
   }
   const id = sessionId((entry as Record<string, unknown>).id, `${where}"id"`);
   if (seen.has(id)) throw bad(`${where}session "${id}" appears twice.`);

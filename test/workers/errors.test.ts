@@ -1,7 +1,8 @@
 // The single JSON error shape for every error the edge produces, no leaks, and no 5xx for client mistakes.
 import { Hono } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { errorBody, errorResponse, OutpostError } from "../../worker/errors.ts";
+import { errorBody, OutpostError } from "../../shared/errors.ts";
+import { errorResponse } from "../../worker/errors.ts";
 import { requestLog } from "../../worker/middleware/request-log.ts";
 import type { AppEnv } from "../../worker/types.ts";
 import { call, expectError, live, spyOrigin } from "./helpers.ts";
@@ -110,7 +111,7 @@ describe("errorResponse", () => {
   });
 
   it("renders an OutpostError with its status, safe message and extra headers, but not its detail", async () => {
-    const err = new OutpostError("ORIGIN_TIMEOUT", 504, "Too slow.", { detail: "internal-host:4242", headers: { "Retry-After": "3" } });
+    const err = new OutpostError("ORIGIN_TIMEOUT", "Too slow.", { detail: "internal-host:4242", headers: { "Retry-After": "3" } });
     const res = await appThrowing(err).request("/boom");
     const body = await expectError(res, 504, "ORIGIN_TIMEOUT");
     expect(body.error.message).toBe("Too slow.");

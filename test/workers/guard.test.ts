@@ -2,7 +2,7 @@
 import { env } from "cloudflare:test";
 import type { Context } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { OutpostError } from "../../worker/errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { guard } from "../../worker/middleware/guard.ts";
 import type { AppEnv } from "../../worker/types.ts";
 import { call, expectError, live, spyOrigin, type Echo } from "./helpers.ts";

@@ -1,7 +1,7 @@
 // Request checks shared by the auth routes: per-IP rate limits and the same-site Origin rule for browser calls.
 import type { Context } from "hono";
 import { getConfig } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 
 export function clientIp(c: Context<AppEnv>): string {
@@ -12,7 +12,7 @@ export function clientIp(c: Context<AppEnv>): string {
 export async function limitByIp(c: Context<AppEnv>, bucket: string): Promise<void> {
   const { success } = await c.env.AUTH_LIMITER.limit({ key: `${bucket}:${clientIp(c)}` });
   if (!success) {
-    throw new OutpostError("RATE_LIMITED", 429, "Too many requests; try again in a minute.", { headers: { "Retry-After": "60" } });
+    throw new OutpostError("RATE_LIMITED", "Too many requests; try again in a minute.", { headers: { "Retry-After": "60" } });
   }
 }
 
@@ -21,6 +21,6 @@ export function assertSameSiteOrigin(c: Context<AppEnv>): void {
   const origin = c.req.header("origin");
   const config = getConfig(c.env);
   const allowed = origin && (origin === new URL(c.req.url).origin || (config.ok && config.config.corsOrigins.has(origin)));
-  if (!allowed) throw new OutpostError("FORBIDDEN_ORIGIN", 403, "This request must come from the Outpost web app.");
+  if (!allowed) throw new OutpostError("FORBIDDEN_ORIGIN", "This request must come from the Outpost web app.");
 }
 

@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { accountStub } from "./account.ts";
 import { getAuthConfig, roleFor, type AuthConfig, type Role } from "./config.ts";
@@ -30,7 +30,7 @@ export interface RequireAuthOptions {
 export function authConfigOf(c: Context<AppEnv>): AuthConfig {
   const result = getAuthConfig(c.env);
   if (!result.ok) {
-    throw new OutpostError("CONFIG_INVALID", 503, "The gateway is not configured; see /ready.", {
+    throw new OutpostError("CONFIG_INVALID", "The gateway is not configured; see /ready.", {
       detail: result.problems.map((p) => p.setting).join(","),
     });
   }
@@ -42,21 +42,21 @@ export function requireAuth(options: RequireAuthOptions = {}) {
   return createMiddleware<AppEnv>(async function requireAuth(c, next) {
     const auth = authConfigOf(c);
     if (!auth.hasOwner) {
-      throw new OutpostError("FORBIDDEN", 403, "No owner is configured for this gateway.", { detail: "OWNER_EMAILS empty" });
+      throw new OutpostError("FORBIDDEN", "No owner is configured for this gateway.", { detail: "OWNER_EMAILS empty" });
     }
     const granted = await grantedRoles(c.env);
     const identity = await authenticate(c, auth, granted, { wsTicket, scopedCookie });
     if (identity.deviceId) await assertDeviceActive(c, auth, identity.deviceId);
     if (ownerOnly && identity.role !== "owner") {
-      throw new OutpostError("FORBIDDEN", 403, "Only an owner can do this.");
+      throw new OutpostError("FORBIDDEN", "Only an owner can do this.");
     }
     if (identity.role === "viewer" && !selfService && !READ_METHODS.has(c.req.method)) {
-      throw new OutpostError("FORBIDDEN", 403, "Viewers can only read.");
+      throw new OutpostError("FORBIDDEN", "Viewers can only read.");
     }
     if (limitWrites && !READ_METHODS.has(c.req.method)) {
       const { success } = await c.env.WRITE_LIMITER.limit({ key: `user:${identity.sub}` });
       if (!success) {
-        throw new OutpostError("RATE_LIMITED", 429, "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
+        throw new OutpostError("RATE_LIMITED", "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
       }
     }
     c.set("identity", identity);
@@ -91,7 +91,7 @@ async function verifyBearer(auth: AuthConfig, token: string, granted: ReadonlyMa
   if (hit) {
     // The signature check is cached; the role is not: a grant removed since must take effect.
     const role = roleFor(auth, hit.email, granted);
-    if (!role) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.", { detail: "no longer on the access list" });
+    if (!role) throw new OutpostError("FORBIDDEN", "This account is not allowed here.", { detail: "no longer on the access list" });
     return role === hit.role ? hit : { ...hit, role };
   }
   const identity = await verifyUserToken(auth, token, granted);
@@ -126,7 +126,7 @@ async function verifyScoped(auth: AuthConfig, granted: ReadonlyMap<string, Role>
 function fromClaims(auth: AuthConfig, granted: ReadonlyMap<string, Role>, payload: Record<string, unknown>, expClaim: string): Identity {
   const email = typeof payload.email === "string" ? payload.email : "";
   const role = roleFor(auth, email, granted);
-  if (!role) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
+  if (!role) throw new OutpostError("FORBIDDEN", "This account is not allowed here.");
   const exp = typeof payload[expClaim] === "number" ? (payload[expClaim] as number) : (payload.exp as number);
   return {
     sub: payload.sub as string,

@@ -1,6 +1,6 @@
 // Mints and verifies every kind of token Outpost handles; each kind has its own typ and audience.
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { roleFor, type AuthConfig, type Role } from "./config.ts";
 import { getSigner, ownKeys, supabaseKeySet, supabaseSecret } from "./keys.ts";
 
@@ -31,14 +31,14 @@ export interface Identity {
 
 /** Why a token was refused; only goes to logs. Clients see AUTH_INVALID whatever the reason. */
 export function invalidToken(detail: string): OutpostError {
-  return new OutpostError("AUTH_INVALID", 401, "The access token is invalid or expired.", {
+  return new OutpostError("AUTH_INVALID", "The access token is invalid or expired.", {
     detail,
     headers: { "WWW-Authenticate": 'Bearer realm="outpost", error="invalid_token"' },
   });
 }
 
 export function authRequired(): OutpostError {
-  return new OutpostError("AUTH_REQUIRED", 401, "Sign in to continue.", {
+  return new OutpostError("AUTH_REQUIRED", "Sign in to continue.", {
     headers: { "WWW-Authenticate": 'Bearer realm="outpost"' },
   });
 }
@@ -123,7 +123,7 @@ function identityOf(auth: AuthConfig, payload: JWTPayload, provider: Identity["p
   const email = typeof payload.email === "string" ? payload.email.toLowerCase() : "";
   const role = roleFor(auth, email, granted);
   if (!role) {
-    throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.", { detail: "not on the access list" });
+    throw new OutpostError("FORBIDDEN", "This account is not allowed here.", { detail: "not on the access list" });
   }
   return {
     sub: payload.sub as string,

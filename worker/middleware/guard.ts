@@ -1,7 +1,7 @@
 // Refuses requests that must never reach routing: forbidden methods, encoded traversal, oversized declared bodies.
 import { createMiddleware } from "hono/factory";
 import { getConfig } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 
 export interface GuardOptions {
@@ -19,7 +19,7 @@ export function guard(options: GuardOptions = {}) {
 
   return createMiddleware<AppEnv>(async function guard(c, next) {
     if (forbidden.has(c.req.method.toUpperCase())) {
-      throw new OutpostError("METHOD_NOT_ALLOWED", 405, "This method is not allowed.", {
+      throw new OutpostError("METHOD_NOT_ALLOWED", "This method is not allowed.", {
         headers: { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" },
       });
     }
@@ -29,15 +29,15 @@ export function guard(options: GuardOptions = {}) {
     const rawPath = url.slice(pathStart, queryStart === -1 ? undefined : queryStart);
     // "..;" is a dot segment to Tomcat-style servers but not to URL parsers: a way out of a scoped prefix upstream.
     if (ENCODED_DANGER.test(rawPath) || rawPath.includes("\\") || rawPath.includes("..;")) {
-      throw new OutpostError("BAD_PATH", 400, "The request path contains an encoded separator or traversal.");
+      throw new OutpostError("BAD_PATH", "The request path contains an encoded separator or traversal.");
     }
     const declared = c.req.header("content-length");
     if (declared !== undefined) {
-      if (!/^\d+$/.test(declared)) throw new OutpostError("BAD_REQUEST", 400, "Content-Length is not a number.");
+      if (!/^\d+$/.test(declared)) throw new OutpostError("BAD_REQUEST", "Content-Length is not a number.");
       const config = getConfig(c.env);
       const cap = config.ok ? config.config.maxBodyBytes : Number.POSITIVE_INFINITY;
       if (Number(declared) > cap) {
-        throw new OutpostError("PAYLOAD_TOO_LARGE", 413, `The request body is larger than ${cap} bytes.`);
+        throw new OutpostError("PAYLOAD_TOO_LARGE", `The request body is larger than ${cap} bytes.`);
       }
     }
     await next();

@@ -1,7 +1,7 @@
 // Forwards a request to the origin with its body streamed and capped, and maps origin failures to clear errors.
 import type { Context } from "hono";
 import type { Config } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 
@@ -80,16 +80,16 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
   } catch (err) {
     if (exceeded()) throw tooLarge(config);
     if (abort.signal.aborted) {
-      throw new OutpostError("ORIGIN_TIMEOUT", 504, "The origin did not answer in time.", { detail: String(err) });
+      throw new OutpostError("ORIGIN_TIMEOUT", "The origin did not answer in time.", { detail: String(err) });
     }
-    throw new OutpostError("ORIGIN_UNREACHABLE", 502, "The origin is not reachable.", { detail: String(err) });
+    throw new OutpostError("ORIGIN_UNREACHABLE", "The origin is not reachable.", { detail: String(err) });
   } finally {
     clearTimeout(timer);
   }
 
   // Cloudflare answers 530 when the tunnel has no connector: the origin is offline, not broken.
   if (upstream.status === 530) {
-    throw new OutpostError("ORIGIN_UNREACHABLE", 502, "The origin is not reachable.", { detail: "tunnel 530" });
+    throw new OutpostError("ORIGIN_UNREACHABLE", "The origin is not reachable.", { detail: "tunnel 530" });
   }
   if (upstream.webSocket) return options.relayWebSocket ? options.relayWebSocket(upstream.webSocket, upstream) : upstream;
   return new Response(upstream.body, {
@@ -100,5 +100,5 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
 }
 
 function tooLarge(config: Config): OutpostError {
-  return new OutpostError("PAYLOAD_TOO_LARGE", 413, `The request body is larger than ${config.maxBodyBytes} bytes.`);
+  return new OutpostError("PAYLOAD_TOO_LARGE", `The request body is larger than ${config.maxBodyBytes} bytes.`);
 }

@@ -4,7 +4,7 @@ import { readFields, requiredString } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
 import { rememberGrant } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 
 const EMAIL = /^[^\s@,]{1,64}@[^\s@,]{1,190}$/;
@@ -23,7 +23,7 @@ access.get("/api/access", requireAuth({ ownerOnly: true }), async (c) => {
 function emailParam(raw: string): string {
   // Hono has already decoded the parameter once; decoding again would turn "%E0a" into a 500.
   const email = raw.trim().toLowerCase();
-  if (!EMAIL.test(email)) throw new OutpostError("BAD_REQUEST", 400, "Not an email address.");
+  if (!EMAIL.test(email)) throw new OutpostError("BAD_REQUEST", "Not an email address.");
   return email;
 }
 
@@ -32,13 +32,13 @@ access.put("/api/access/:email", requireAuth({ ownerOnly: true }), async (c) => 
   const email = emailParam(c.req.param("email"));
   const role = requiredString(await readFields(c, 1024), "role", 16);
   if (role !== "member" && role !== "viewer") {
-    throw new OutpostError("BAD_REQUEST", 400, '"role" must be "member" or "viewer"; owners are set in OWNER_EMAILS.');
+    throw new OutpostError("BAD_REQUEST", '"role" must be "member" or "viewer"; owners are set in OWNER_EMAILS.');
   }
   if (auth.roles.has(email)) {
-    throw new OutpostError("CONFLICT", 409, "This email's role is set in the settings; change it there.");
+    throw new OutpostError("CONFLICT", "This email's role is set in the settings; change it there.");
   }
   const grant = await accountStub(c.env).setGrant(email, role, c.get("identity").email);
-  if (!grant) throw new OutpostError("CONFLICT", 409, "The access list is full; remove a grant or use the settings.");
+  if (!grant) throw new OutpostError("CONFLICT", "The access list is full; remove a grant or use the settings.");
   rememberGrant(email, role);
   return c.json({ entry: { ...grant, source: "granted" } });
 });
@@ -47,9 +47,9 @@ access.delete("/api/access/:email", requireAuth({ ownerOnly: true }), async (c) 
   const auth = authConfigOf(c);
   const email = emailParam(c.req.param("email"));
   if (auth.roles.has(email)) {
-    throw new OutpostError("CONFLICT", 409, "This email's role is set in the settings; change it there.");
+    throw new OutpostError("CONFLICT", "This email's role is set in the settings; change it there.");
   }
-  if (!(await accountStub(c.env).removeGrant(email))) throw new OutpostError("NOT_FOUND", 404, "No grant for this email.");
+  if (!(await accountStub(c.env).removeGrant(email))) throw new OutpostError("NOT_FOUND", "No grant for this email.");
   rememberGrant(email, null);
   return c.json({ removed: true });
 });

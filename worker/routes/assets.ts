@@ -1,6 +1,6 @@
 // Hashed build files: a missing one is a real 404, never the SPA's index.html cached as immutable.
 import { Hono } from "hono";
-import { errorBody } from "../errors.ts";
+import { errorBody } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 
 export const assets = new Hono<AppEnv>();

@@ -7,7 +7,7 @@ import { roleFor, type AuthConfig, type Role } from "../auth/config.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
-import { OutpostError, type ErrorCode } from "../errors.ts";
+import { OutpostError, type ErrorCode } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import type { Grant } from "../../durable-objects/account.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
@@ -21,7 +21,7 @@ export const authRoutes = new Hono<AppEnv>();
 function oauthError(code: ErrorCode, message: string, retryAfterSeconds?: number): OutpostError {
   // The polling interval rides in Retry-After, so clients need not parse the message.
   const headers = retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined;
-  return new OutpostError(code, 400, message, headers ? { headers } : {});
+  return new OutpostError(code, message, headers ? { headers } : {});
 }
 
 async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>, grant: Grant) {
@@ -112,7 +112,7 @@ authRoutes.post("/auth/device/approve", requireAuth({ selfService: true }), asyn
   const f = await readFields(c, SMALL_BODY);
   const decision = requiredString(f, "decision", 16);
   if (decision !== "approve" && decision !== "deny") {
-    throw new OutpostError("BAD_REQUEST", 400, '"decision" must be "approve" or "deny".');
+    throw new OutpostError("BAD_REQUEST", '"decision" must be "approve" or "deny".');
   }
   const identity = c.get("identity");
   const result = await accountStub(c.env).decideUserCode(
@@ -126,8 +126,8 @@ authRoutes.post("/auth/device/approve", requireAuth({ selfService: true }), asyn
 
 function userCodeError(reason: "not_found" | "rate_limited"): OutpostError {
   return reason === "rate_limited"
-    ? new OutpostError("RATE_LIMITED", 429, "Too many wrong codes; wait a few minutes.", { headers: { "Retry-After": "900" } })
-    : new OutpostError("NOT_FOUND", 404, "No pending login has this code; check it and try again.");
+    ? new OutpostError("RATE_LIMITED", "Too many wrong codes; wait a few minutes.", { headers: { "Retry-After": "900" } })
+    : new OutpostError("NOT_FOUND", "No pending login has this code; check it and try again.");
 }
 
 authRoutes.post("/auth/logout", async (c) => {
@@ -138,7 +138,7 @@ authRoutes.post("/auth/logout", async (c) => {
   // A cookie is sent by the browser on its own: only a page of ours may use it to sign out.
   if (!fromBody && getCookie(c, REFRESH_COOKIE)) assertSameSiteOrigin(c);
   const token = fromBody || getCookie(c, REFRESH_COOKIE) || "";
-  if (!token) throw new OutpostError("BAD_REQUEST", 400, '"refresh_token" is required.');
+  if (!token) throw new OutpostError("BAD_REQUEST", '"refresh_token" is required.');
   const revoked = await accountStub(c.env).revokeByRefresh(token);
   setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
   return c.json({ revoked });
@@ -152,7 +152,7 @@ authRoutes.post("/auth/enroll", async (c) => {
   if (!token) throw invalidToken("no enrollment token");
   const payload = await verifyOwn(auth, token, "enrollment");
   const email = typeof payload.email === "string" ? payload.email : "";
-  if (!roleFor(auth, email, await grantedRoles(c.env))) throw new OutpostError("FORBIDDEN", 403, "This account is not allowed here.");
+  if (!roleFor(auth, email, await grantedRoles(c.env))) throw new OutpostError("FORBIDDEN", "This account is not allowed here.");
   const ua = c.req.header("user-agent") ?? "";
   const platform = /iPhone|iPad/.test(ua) ? "ios" : /Android/.test(ua) ? "android" : /Mac/.test(ua) ? "macos" : /Windows/.test(ua) ? "windows" : /Linux/.test(ua) ? "linux" : "";
   const grant = await accountStub(c.env).enroll(payload.jti as string, (payload.exp as number) * 1000, {
@@ -169,7 +169,7 @@ authRoutes.post("/auth/refresh", async (c) => {
   const auth = authConfigOf(c);
   assertSameSiteOrigin(c);
   const token = getCookie(c, REFRESH_COOKIE);
-  if (!token) throw new OutpostError("AUTH_REQUIRED", 401, "Sign in to continue.");
+  if (!token) throw new OutpostError("AUTH_REQUIRED", "Sign in to continue.");
   const result = await accountStub(c.env).refresh(token);
   if (!result.ok) {
     setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
@@ -211,7 +211,7 @@ authRoutes.post("/auth/ws-ticket", requireAuth({ selfService: true }), async (c)
   const f = await readFields(c, SMALL_BODY);
   const path = requiredString(f, "path", 512);
   if (!/^\/[A-Za-z0-9._~\-/]*$/.test(path) || path.includes("..")) {
-    throw new OutpostError("BAD_REQUEST", 400, '"path" must be an absolute path without a query.');
+    throw new OutpostError("BAD_REQUEST", '"path" must be an absolute path without a query.');
   }
   const identity = c.get("identity");
   const { token } = await mintOwn(auth, "wsTicket", {

@@ -7,7 +7,7 @@ import { grantedRoles } from "../auth/grants.ts";
 import { mintEnrollmentLink } from "../auth/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 
 export const devices = new Hono<AppEnv>();
@@ -23,12 +23,12 @@ devices.delete("/api/devices/:id", requireAuth(), async (c) => {
   const auth = authConfigOf(c);
   const identity = c.get("identity");
   const id = c.req.param("id");
-  if (!/^dev_[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError("BAD_REQUEST", 400, "Not a device id.");
+  if (!/^dev_[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError("BAD_REQUEST", "Not a device id.");
   const stub = accountStub(c.env);
   const device = await stub.getDevice(id);
-  if (!device) throw new OutpostError("NOT_FOUND", 404, "No such device.");
+  if (!device) throw new OutpostError("NOT_FOUND", "No such device.");
   if (identity.role !== "owner" && device.sub !== identity.sub) {
-    throw new OutpostError("FORBIDDEN", 403, "Only an owner can revoke another user's device.");
+    throw new OutpostError("FORBIDDEN", "Only an owner can revoke another user's device.");
   }
   const revoked = await stub.revokeDevice(id);
   rememberDeviceStatus(auth, id, true);
@@ -40,7 +40,7 @@ devices.post("/api/enroll-links", requireAuth({ ownerOnly: true }), async (c) =>
   const f = await readFields(c, 4096);
   const email = requiredString(f, "email", 254).toLowerCase();
   if (!roleFor(auth, email, await grantedRoles(c.env))) {
-    throw new OutpostError("BAD_REQUEST", 400, "Grant this email a role first (PUT /api/access/:email), or add it to OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS.");
+    throw new OutpostError("BAD_REQUEST", "Grant this email a role first (PUT /api/access/:email), or add it to OWNER_EMAILS, MEMBER_EMAILS or VIEWER_EMAILS.");
   }
   const link = await mintEnrollmentLink({ signingKey: auth.signingKey, publicUrl: auth.issuer, email });
   c.header("Cache-Control", "no-store");

@@ -7,7 +7,7 @@ import { grantedRoles } from "../auth/grants.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { getConfig, isProxyPath } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { proxyToOrigin } from "../proxy/index.ts";
 import { relayWebSocket } from "../proxy/websocket.ts";
 import { reportOriginOutcome } from "./presence.ts";
@@ -19,7 +19,7 @@ export const gateway = new Hono<AppEnv>();
 async function proxiedOnly(c: Context<AppEnv>, next: Next) {
   const result = getConfig(c.env);
   if (!result.ok) {
-    throw new OutpostError("CONFIG_INVALID", 503, "The gateway is not configured; see /ready.", {
+    throw new OutpostError("CONFIG_INVALID", "The gateway is not configured; see /ready.", {
       detail: result.problems.map((p) => p.setting).join(","),
     });
   }
@@ -29,7 +29,7 @@ async function proxiedOnly(c: Context<AppEnv>, next: Next) {
   const websocket = c.req.header("upgrade")?.toLowerCase() === "websocket";
   const origin = c.req.header("origin");
   if (websocket && origin && !result.config.corsOrigins.has(origin)) {
-    throw new OutpostError("FORBIDDEN_ORIGIN", 403, "WebSocket connections from this origin are not allowed.");
+    throw new OutpostError("FORBIDDEN_ORIGIN", "WebSocket connections from this origin are not allowed.");
   }
   await next();
 }

@@ -1,10 +1,9 @@
 // The presence API at the edge, ahead of the proxy: agents' heartbeats, who is alive, and the live WebSocket for phones.
 import { Hono, type Context } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
 import { getConfig } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 import type { PresenceHub } from "../../durable-objects/presence/hub.ts";
@@ -13,8 +12,6 @@ import type { Refusal } from "../../durable-objects/presence/model.ts";
 import { bad, batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../durable-objects/presence/validate.ts";
 
 export { BATCH_BODY_CAP, HEARTBEAT_BODY_CAP, MAX_BATCH, parseHeartbeat } from "../../durable-objects/presence/validate.ts";
-
-const STATUS_OF: Record<Refusal["code"], ContentfulStatusCode> = { FORBIDDEN: 403, RATE_LIMITED: 429, CONFLICT: 409, NOT_FOUND: 404 };
 
 /** The deployment's one hub; it is named for its role, and its origin is ORIGIN_URL. */
 export function presenceStub(env: Env): DurableObjectStub<PresenceHub> {
@@ -49,7 +46,7 @@ const heartbeatAuth = { limitWrites: false };
 function settings(c: Context<AppEnv>): PresenceConfig {
   const result = getPresenceConfig(c.env);
   if (!result.ok) {
-    throw new OutpostError("CONFIG_INVALID", 503, "Presence is not configured; see /ready.", {
+    throw new OutpostError("CONFIG_INVALID", "Presence is not configured; see /ready.", {
       detail: result.problems.map((p) => p.setting).join(","),
     });
   }
@@ -57,7 +54,7 @@ function settings(c: Context<AppEnv>): PresenceConfig {
 }
 
 function refused(r: Refusal): OutpostError {
-  return new OutpostError(r.code, STATUS_OF[r.code], r.message, r.retryAfter ? { headers: { "Retry-After": String(r.retryAfter) } } : {});
+  return new OutpostError(r.code, r.message, r.retryAfter ? { headers: { "Retry-After": String(r.retryAfter) } } : {});
 }
 
 function caller(c: Context<AppEnv>) {
@@ -119,12 +116,12 @@ presence.get("/api/presence", requireAuth(), async (c) => {
 /** The checks both sockets share: a WebSocket upgrade, from no Origin (the CLI) or an allowed one (the app). */
 function assertUpgrade(c: Context<AppEnv>): void {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-    throw new OutpostError("BAD_REQUEST", 426, "This endpoint only accepts WebSocket upgrades.", { headers: { Upgrade: "websocket" } });
+    throw new OutpostError("UPGRADE_REQUIRED", "This endpoint only accepts WebSocket upgrades.", { headers: { Upgrade: "websocket" } });
   }
   const config = getConfig(c.env);
   const origin = c.req.header("origin");
   if (origin && !(config.ok && config.config.corsOrigins.has(origin))) {
-    throw new OutpostError("FORBIDDEN_ORIGIN", 403, "WebSocket connections from this origin are not allowed.");
+    throw new OutpostError("FORBIDDEN_ORIGIN", "WebSocket connections from this origin are not allowed.");
   }
 }
 
@@ -146,7 +143,7 @@ presence.get("/api/presence/agent", requireAuth({ wsTicket: true }), async (c) =
   settings(c);
   assertUpgrade(c);
   const identity = c.get("identity");
-  if (identity.role === "viewer") throw new OutpostError("FORBIDDEN", 403, "Viewers can only read.");
+  if (identity.role === "viewer") throw new OutpostError("FORBIDDEN", "Viewers can only read.");
   const agent = { sub: identity.sub, email: identity.email, exp: identity.exp, deviceId: identity.deviceId, role: identity.role };
   return presenceStub(c.env).fetch("https://presence.internal/agent", {
     headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify(agent) },
@@ -163,12 +160,12 @@ const ALLOW: [string, string][] = [
 ];
 for (const [path, allow] of ALLOW) {
   presence.all(path, () => {
-    throw new OutpostError("METHOD_NOT_ALLOWED", 405, "This method is not allowed here.", { headers: { Allow: allow } });
+    throw new OutpostError("METHOD_NOT_ALLOWED", "This method is not allowed here.", { headers: { Allow: allow } });
   });
 }
 presence.all("/api/heartbeat/*", () => {
-  throw new OutpostError("NOT_FOUND", 404, "No such route.");
+  throw new OutpostError("NOT_FOUND", "No such route.");
 });
 presence.all("/api/presence/*", () => {
-  throw new OutpostError("NOT_FOUND", 404, "No such route.");
+  throw new OutpostError("NOT_FOUND", "No such route.");
 });

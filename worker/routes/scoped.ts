@@ -6,7 +6,7 @@ import { accountStub } from "../auth/account.ts";
 import { authConfigOf, requireAuth, SCOPED_COOKIE } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
 import { getConfig, isProxyPath } from "../config.ts";
-import { OutpostError } from "../errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { assertSameSiteOrigin, limitByIp } from "../auth/guards.ts";
 
@@ -21,14 +21,14 @@ scopedAccess.post("/auth/scoped", requireAuth({ selfService: true }), async (c) 
   const prefix = requiredString(f, "prefix", 256);
   const config = getConfig(c.env);
   if (!PREFIX.test(prefix) || prefix.split("/").some((s) => s === "." || s === "..")) {
-    throw new OutpostError("BAD_REQUEST", 400, '"prefix" must be a path like /api/editor/.');
+    throw new OutpostError("BAD_REQUEST", '"prefix" must be a path like /api/editor/.');
   }
   if (!config.ok || !isProxyPath(config.config, prefix)) {
-    throw new OutpostError("BAD_REQUEST", 400, '"prefix" must be under a proxied path.');
+    throw new OutpostError("BAD_REQUEST", '"prefix" must be under a proxied path.');
   }
   const ttlRaw = f.ttl_seconds ?? TOKEN_KINDS.scoped.ttl;
   if (typeof ttlRaw !== "number" || !Number.isInteger(ttlRaw) || ttlRaw < 30 || ttlRaw > TOKEN_KINDS.scoped.ttl) {
-    throw new OutpostError("BAD_REQUEST", 400, `"ttl_seconds" must be an integer from 30 to ${TOKEN_KINDS.scoped.ttl}.`);
+    throw new OutpostError("BAD_REQUEST", `"ttl_seconds" must be an integer from 30 to ${TOKEN_KINDS.scoped.ttl}.`);
   }
   const identity = c.get("identity");
   const { token } = await mintOwn(

@@ -60,7 +60,7 @@ describe("through the Worker", () => {
   it("an owner may open one; a viewer gets 403; a plain GET 426; a foreign Origin 403; no credential 401", async () => {
     socketOf(await upgrade("owner")).close();
     await expectError(await upgrade("viewer"), 403, "FORBIDDEN");
-    await expectError(await api("/api/presence/agent", await as("member", "GET")), 426, "BAD_REQUEST");
+    await expectError(await api("/api/presence/agent", await as("member", "GET")), 426, "UPGRADE_REQUIRED");
     await expectError(await upgrade("member", { origin: "https://evil.example" }), 403, "FORBIDDEN_ORIGIN");
     expect((await api("/api/presence/agent", { headers: { upgrade: "websocket" } })).status).toBe(401);
   });

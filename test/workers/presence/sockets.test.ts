@@ -60,7 +60,7 @@ describe("through the Worker", () => {
 
   it("refuses a plain GET (426), a bad ?after= (400) and a foreign Origin (403)", async () => {
     const plain = await api("/api/presence/ws", await as("member", "GET"));
-    await expectError(plain, 426, "BAD_REQUEST");
+    await expectError(plain, 426, "UPGRADE_REQUIRED");
     await expectError(await upgrade("?after=abc"), 400, "BAD_REQUEST");
     await expectError(await upgrade("?after=-1"), 400, "BAD_REQUEST");
     await expectError(await upgrade("", { origin: "https://evil.example" }), 403, "FORBIDDEN_ORIGIN");
