@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOutpostVerifier, outpostHono, outpostMiddleware, verifyOutpostRequest, OutpostVerifyError, type OutpostRequest } from "outpost/origin";
+import { createOutpostVerifier, outpostHono, outpostMiddleware, verifyOutpostRequest, OutpostVerifyError, type OutpostRequest } from "../../../origin/index.ts";
 import { TEST_SIGNING_KEY } from "../../support/identity.ts";
 import { publicJwk } from "../../support/spawn-origin.ts";
 import { assertion, ISSUER, otherKey } from "./helpers.ts";
