@@ -1,4 +1,4 @@
-// Reads small request bodies (JSON or form) with a hard size cap, and validates fields without a schema library.
+// Reads small request bodies (JSON or form) with a hard size cap; shared/fields.ts checks the fields.
 import type { Context } from "hono";
 import { OutpostError } from "../shared/errors.ts";
 
@@ -55,20 +55,4 @@ export async function readFields(c: Context, maxBytes: number, options: { form?:
     throw new OutpostError("BAD_REQUEST", "The body must be a JSON object.");
   }
   return parsed as Record<string, unknown>;
-}
-
-/** An optional string field: trimmed, at most `max` characters, printable only; absent gives the fallback. */
-export function stringField(fields: Record<string, unknown>, name: string, max: number, fallback = ""): string {
-  const value = fields[name];
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== "string" || value.length > max || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new OutpostError("BAD_REQUEST", `"${name}" must be a string of at most ${max} printable characters.`);
-  }
-  return value.trim();
-}
-
-export function requiredString(fields: Record<string, unknown>, name: string, max: number): string {
-  const value = stringField(fields, name, max);
-  if (!value) throw new OutpostError("BAD_REQUEST", `"${name}" is required.`);
-  return value;
 }

@@ -8,10 +8,10 @@ import { requestLog } from "./middleware/request-log.ts";
 import { access } from "./routes/access.ts";
 import { assets } from "./routes/assets.ts";
 import { authRoutes } from "./routes/auth.ts";
-import { devices } from "./routes/devices.ts";
+import { devices, enrollLinks } from "./routes/devices.ts";
 import { gateway } from "./routes/gateway.ts";
 import { health } from "./routes/health.ts";
-import { presence } from "./routes/presence.ts";
+import { heartbeat, presence } from "./routes/presence.ts";
 import { scopedAccess } from "./routes/scoped.ts";
 import { wellKnown } from "./routes/well-known.ts";
 import type { AppEnv } from "./types.ts";
@@ -22,20 +22,22 @@ app.use(requestLog());
 // CORS first, so a browser can read the body of every refusal that follows.
 app.use(edgeCors());
 app.use(guard());
-app.route("/", health);
-app.route("/", assets);
-app.route("/", wellKnown);
-app.route("/", authRoutes);
-app.route("/", scopedAccess);
+app.route("/", health); // /health, /ready
+app.route("/.well-known", wellKnown);
+app.route("/auth", authRoutes);
+app.route("/auth/scoped", scopedAccess);
 // Edge-owned /api routes come before the proxy's catch-all.
-app.route("/", devices);
-app.route("/", access);
-app.route("/", presence);
+app.route("/api/devices", devices);
+app.route("/api/enroll-links", enrollLinks);
+app.route("/api/access", access);
+app.route("/api/heartbeat", heartbeat);
+app.route("/api/presence", presence);
+app.route("/assets", assets);
 app.route("/", gateway);
 
 app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));
 app.onError((err, c) => errorResponse(c, err));
 
 export default app satisfies ExportedHandler<Env>;
-export { AccountDO } from "../durable-objects/account.ts";
+export { AccountDO } from "../durable-objects/account/index.ts";
 export { PresenceHub } from "../durable-objects/presence/hub.ts";

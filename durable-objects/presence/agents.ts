@@ -1,10 +1,9 @@
 // The agents' socket protocol: one hibernatable WebSocket per agent process carries the heartbeats (and end reports)
 // of all its sessions. Messages are checked with the same rules as the HTTP routes; answers are per session.
-import type { AckResult, AckStatus } from "../../shared/api-types.ts";
+import { SESSION_ENDED, type AckResult, type AckStatus } from "../../shared/api-types.ts";
 import { OutpostError } from "../../shared/errors.ts";
-import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
+import { BATCH_BODY_CAP, batchList, byteLength, parseBatchEntry, parseExit, sessionId, type ExitReport } from "../../shared/presence.ts";
 import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.ts";
-import { BATCH_BODY_CAP, batchList, byteLength, parseBatchEntry, parseExit, sessionId, type ExitReport } from "./validate.ts";
 
 /** The tag of agent sockets; phones' sockets are tagged "watcher", so events go only to them. */
 export const AGENT_TAG = "agent";
@@ -30,8 +29,6 @@ export type AgentMessage =
   | { type: "heartbeat"; id: MessageId; sessions: unknown[] }
   | { type: "end"; id: MessageId; sessionId: string; exit: ExitReport };
 
-export type { AckResult, AckStatus };
-
 export type Parsed = { ok: true; message: AgentMessage } | { ok: false; id?: MessageId; message: string };
 
 function errorText(err: unknown): string {
@@ -54,14 +51,14 @@ export function parseAgentMessage(raw: string | ArrayBuffer): Parsed {
   const validId = (typeof id === "string" && id.length > 0 && id.length <= 128) || (typeof id === "number" && Number.isSafeInteger(id));
   if (!validId) return { ok: false, message: '"id" must be a string of 1 to 128 characters or an integer.' };
   try {
-    if (fields.type === "heartbeat") return { ok: true, message: { type: "heartbeat", id: id as MessageId, sessions: batchList(fields.sessions) } };
+    if (fields.type === "heartbeat") return { ok: true, message: { type: "heartbeat", id, sessions: batchList(fields.sessions) } };
     if (fields.type === "end") {
-      return { ok: true, message: { type: "end", id: id as MessageId, sessionId: sessionId(fields.sessionId, '"sessionId"'), exit: parseExit(fields) } };
+      return { ok: true, message: { type: "end", id, sessionId: sessionId(fields.sessionId, '"sessionId"'), exit: parseExit(fields) } };
     }
   } catch (err) {
-    return { ok: false, id: id as MessageId, message: errorText(err) };
+    return { ok: false, id, message: errorText(err) };
   }
-  return { ok: false, id: id as MessageId, message: '"type" must be "heartbeat" or "end".' };
+  return { ok: false, id, message: '"type" must be "heartbeat" or "end".' };
 }
 
 const STATUS_OF: Record<Refusal["code"], AckStatus> = {

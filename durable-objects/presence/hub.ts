@@ -1,5 +1,5 @@
 // The presence hub: one Durable Object per deployment's origin, authoritative for which agent sessions are alive.
-import { accountStub } from "../../worker/auth/account.ts";
+import { accountStub } from "../account/index.ts";
 import { DurableObject } from "cloudflare:workers";
 import { presenceSettings } from "../../worker/presence/config.ts";
 import {
@@ -18,14 +18,13 @@ import {
   type SessionView,
   type TimelineEntry,
 } from "./model.ts";
+import type { ExitReport } from "../../shared/presence.ts";
 import { answerAgent } from "./agents.ts";
 import { Outbox, probeOrigin } from "./outbox.ts";
 import { eventMessage, openSocket, Watchers, type Snapshot } from "./sockets.ts";
 import { PresenceStore } from "./store.ts";
 import { applyBeat, applyExit, applyExpiry, isFinal, type Change } from "./transitions.ts";
 
-// Defined with the socket code that reads it; re-exported because the Worker's routes import it from here.
-export { WATCHER_HEADER } from "./sockets.ts";
 const LIST_LIMIT = 1000;
 
 export interface HubStats {
@@ -64,8 +63,6 @@ export class PresenceHub extends DurableObject<Env> {
   #alarmSets = 0;
   #heartbeats = 0;
   #alarmRuns = 0;
-  /** TEST ONLY (see failNextAlarmAfter): the next alarm run throws after this many expiries. */
-  #failAlarmAfter: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -81,12 +78,12 @@ export class PresenceHub extends DurableObject<Env> {
   async #wake(): Promise<void> {
     const now = Date.now();
     this.#alarmAt = await this.ctx.storage.getAlarm();
-    const online = this.#store.getMeta("origin_online");
-    this.#origin = { online: online === null ? null : online === 1, lastSeen: (this.#store.getMeta("origin_last_seen") as number | null) ?? null };
+    const online = this.#store.metaNumber("origin_online");
+    this.#origin = { online: online === null ? null : online === 1, lastSeen: this.#store.metaNumber("origin_last_seen") };
     const live = this.#store.activeSessions();
     // Without this record, a hub restarted again and again before any heartbeat arrives (a deploy loop, an eviction
     // right after each alarm) would push every expiry back forever; with it the grace is one TTL from the first wake-up.
-    let from = this.#store.getMeta("grace_from") as number | null;
+    let from = this.#store.metaNumber("grace_from");
     if (live.length === 0 && from !== null) {
       // Left over from sessions that have since ended: it must not cut short the grace of sessions yet to come.
       this.#store.deleteMeta("grace_from");
@@ -154,7 +151,7 @@ export class PresenceHub extends DurableObject<Env> {
   }
 
   /** The process exited: the session ends now (failed for a non-zero exit code) instead of waiting for the TTL. */
-  async end(caller: Caller, id: string, exit: { exitCode?: number; reason?: string }): Promise<{ ok: true } | ({ ok: false } & Refusal)> {
+  async end(caller: Caller, id: string, exit: ExitReport): Promise<{ ok: true } | ({ ok: false } & Refusal)> {
     const now = Date.now();
     const row = this.#store.getSession(id);
     if (!row) return { ok: false, code: "NOT_FOUND", message: "No such session." };
@@ -193,20 +190,12 @@ export class PresenceHub extends DurableObject<Env> {
       alarmRuns: this.#alarmRuns,
       lastSeq: this.#store.lastSeq(),
       outboxDepth: this.#store.outboxDepth(),
-      outboxDropped: this.#store.metaNumber("outbox_dropped"),
+      outboxDropped: this.#store.metaNumber("outbox_dropped") ?? 0,
       delivered: this.#outbox.delivered,
       live: this.#lastSeen.size,
       watchers: this.#watchers.count(),
       agents: this.#watchers.total() - this.#watchers.count(),
     };
-  }
-
-  /**
-   * TEST ONLY: makes the next alarm run throw after it has expired `n` sessions, to show that a retried alarm neither
-   * repeats nor loses events. Nothing in the Worker calls it, and the hub is reachable only through the Worker.
-   */
-  async failNextAlarmAfter(n: number): Promise<void> {
-    this.#failAlarmAfter = n;
   }
 
   // --- WebSockets ---
@@ -238,18 +227,12 @@ export class PresenceHub extends DurableObject<Env> {
     this.#alarmRuns++;
     this.#alarmAt = null;
     let now = Date.now();
-    let expired = 0;
     for (const [id, seen] of this.#lastSeen) {
       if (seen + this.#ttlMs > now) continue;
-      if (this.#failAlarmAfter !== null && expired === this.#failAlarmAfter) {
-        this.#failAlarmAfter = null;
-        throw new Error("test hook: alarm failed half-way");
-      }
       // Each expiry commits on its own, so a retry after a failure picks up exactly where this run stopped.
       const change = applyExpiry(this.#store.getSession(id), this.#lastBeat.get(id) ?? 0, now);
       if (change) this.#commit(change, now);
       else this.#forget(id);
-      expired++;
     }
     this.#store.pruneLog(now);
     this.#store.pruneEndedSessions(now);

@@ -1,11 +1,9 @@
 // The presence hub's shared vocabulary: session and event shapes, limits, and how a stored session is shown.
 
-/** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
-export type Meta = { [key: string]: string | number | boolean | null | object };
-
 import type { ActiveStatus, OriginState, SessionStatus, SessionView } from "../../shared/api-types.ts";
+import type { HeartbeatInput, Meta } from "../../shared/presence.ts";
 
-export type { ActiveStatus, OriginState, SessionStatus, SessionView };
+export type { ActiveStatus, HeartbeatInput, Meta, OriginState, SessionStatus, SessionView };
 
 export const ACTIVE_STATUSES: readonly string[] = ["working", "idle"];
 /** The one failure a later heartbeat may undo: the agent was unreachable (laptop asleep), not finished. */
@@ -45,18 +43,6 @@ export interface PresenceEvent {
   sessionId: string | null;
   at: string;
   data: Record<string, unknown>;
-}
-
-/** A heartbeat after validation by the Worker: absent fields leave the stored values alone. */
-export interface HeartbeatInput {
-  id: string;
-  pid?: number;
-  hostname?: string;
-  /** Epoch milliseconds. */
-  startedAt?: number;
-  status?: ActiveStatus;
-  name?: string;
-  meta?: Meta;
 }
 
 export interface Caller {

@@ -1,5 +1,5 @@
 // The phones watching presence: hibernatable WebSockets, their opening messages (snapshot or replay), and fan-out.
-import { SESSION_ENDED } from "../../worker/proxy/websocket.ts";
+import { SESSION_ENDED } from "../../shared/api-types.ts";
 import type { OriginState, PresenceEvent, SessionView } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
 import { AGENT_TAG, type Agent } from "./agents.ts";

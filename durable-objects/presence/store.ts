@@ -4,13 +4,31 @@ import {
   LOG_MAX_EVENTS,
   OUTBOX_MAX_AGE_MS,
   ENDED_RETENTION_MS,
-  iso,
   type EventType,
   type PresenceEvent,
   type SessionRecord,
 } from "./model.ts";
 
 type Row = Record<string, SqlStorageValue>;
+type SessionRow = {
+  id: string;
+  owner_sub: string;
+  owner_email: string;
+  status: SessionRecord["status"];
+  name: string | null;
+  hostname: string | null;
+  pid: number | null;
+  started_at: number | null;
+  meta: string | null;
+  created_at: number;
+  last_heartbeat: number;
+  ended_at: number | null;
+  reason: string | null;
+  exit_code: number | null;
+  timeline: string;
+};
+type EventRow = { seq: number; type: EventType; session_id: string | null; at: number; data: string };
+type OutboxRow = { seq: number; event: string };
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS sessions (
@@ -42,39 +60,39 @@ export class PresenceStore {
     this.#sql.exec(SCHEMA);
   }
 
-  #exec(query: string, ...params: SqlStorageValue[]): Row[] {
-    const cursor = this.#sql.exec<Row>(query, ...params);
+  #exec<T extends Row = Row>(query: string, ...params: SqlStorageValue[]): T[] {
+    const cursor = this.#sql.exec<T>(query, ...params);
     const rows = cursor.toArray();
     this.rowsWritten += cursor.rowsWritten;
     return rows;
   }
 
-  #one(query: string, ...params: SqlStorageValue[]): Row | null {
-    return this.#exec(query, ...params)[0] ?? null;
+  #one<T extends Row = Row>(query: string, ...params: SqlStorageValue[]): T | null {
+    return this.#exec<T>(query, ...params)[0] ?? null;
   }
 
   // --- sessions ---
 
   getSession(id: string): SessionRecord | null {
-    const row = this.#one("SELECT * FROM sessions WHERE id = ?", id);
+    const row = this.#one<SessionRow>("SELECT * FROM sessions WHERE id = ?", id);
     return row ? toSession(row) : null;
   }
 
   /** Live sessions with their stored last heartbeat: what a cold start rebuilds its memory from. */
   activeSessions(): { id: string; lastHeartbeat: number }[] {
-    return this.#exec("SELECT id, last_heartbeat FROM sessions WHERE status IN ('working', 'idle')").map((r) => ({
-      id: r.id as string,
-      lastHeartbeat: r.last_heartbeat as number,
+    return this.#exec<Pick<SessionRow, "id" | "last_heartbeat">>("SELECT id, last_heartbeat FROM sessions WHERE status IN ('working', 'idle')").map((r) => ({
+      id: r.id,
+      lastHeartbeat: r.last_heartbeat,
     }));
   }
 
   liveCountOf(ownerSub: string): number {
-    return this.#one("SELECT COUNT(*) AS n FROM sessions WHERE owner_sub = ? AND status IN ('working', 'idle')", ownerSub)!.n as number;
+    return this.#one<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE owner_sub = ? AND status IN ('working', 'idle')", ownerSub)?.n ?? 0;
   }
 
   /** Newest first; live sessions and those ended within the retention window. */
   listSessions(limit: number): SessionRecord[] {
-    return this.#exec("SELECT * FROM sessions ORDER BY created_at DESC, id LIMIT ?", limit).map(toSession);
+    return this.#exec<SessionRow>("SELECT * FROM sessions ORDER BY created_at DESC, id LIMIT ?", limit).map(toSession);
   }
 
   putSession(s: SessionRecord): void {
@@ -99,9 +117,9 @@ export class PresenceStore {
   /** Appends to the log and queues for the origin in one go; the caller holds the transaction. */
   appendEvent(type: EventType, sessionId: string | null, at: number, data: Record<string, unknown>): PresenceEvent {
     const json = JSON.stringify(data);
-    const seq = this.#one("INSERT INTO events (type, session_id, at, data) VALUES (?,?,?,?) RETURNING seq", type, sessionId, at, json)!
-      .seq as number;
-    const event: PresenceEvent = { id: `${this.#hubId}:${seq}`, seq, type, sessionId, at: iso(at)!, data };
+    const [row] = this.#exec<Pick<EventRow, "seq">>("INSERT INTO events (type, session_id, at, data) VALUES (?,?,?,?) RETURNING seq", type, sessionId, at, json);
+    const seq = row!.seq;
+    const event: PresenceEvent = { id: `${this.#hubId}:${seq}`, seq, type, sessionId, at: new Date(at).toISOString(), data };
     this.#exec("INSERT INTO outbox (seq, at, event) VALUES (?,?,?)", seq, at, JSON.stringify(event));
     // Trimming by count here keeps the log bounded even if the alarm never gets to prune it; usually deletes nothing.
     if (seq > LOG_MAX_EVENTS) this.#exec("DELETE FROM events WHERE seq <= ?", seq - LOG_MAX_EVENTS);
@@ -110,30 +128,29 @@ export class PresenceStore {
 
   /** The highest seq ever issued (0 before the first event), whether or not it is still in the log. */
   lastSeq(): number {
-    const row = this.#one("SELECT seq FROM sqlite_sequence WHERE name = 'events'");
-    return row ? (row.seq as number) : 0;
+    return this.#one<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?.seq ?? 0;
   }
 
   /** The oldest seq still in the log, or null when the log is empty. */
   firstLogSeq(): number | null {
-    return (this.#one("SELECT MIN(seq) AS s FROM events")?.s as number | null) ?? null;
+    return this.#one<{ s: number | null }>("SELECT MIN(seq) AS s FROM events")?.s ?? null;
   }
 
   eventsAfter(seq: number): PresenceEvent[] {
-    return this.#exec("SELECT * FROM events WHERE seq > ? ORDER BY seq", seq).map((r) => ({
-      id: `${this.#hubId}:${r.seq as number}`,
-      seq: r.seq as number,
-      type: r.type as EventType,
-      sessionId: (r.session_id as string | null) ?? null,
-      at: iso(r.at as number)!,
-      data: JSON.parse(r.data as string) as Record<string, unknown>,
+    return this.#exec<EventRow>("SELECT * FROM events WHERE seq > ? ORDER BY seq", seq).map((r) => ({
+      id: `${this.#hubId}:${r.seq}`,
+      seq: r.seq,
+      type: r.type,
+      sessionId: r.session_id,
+      at: new Date(r.at).toISOString(),
+      data: JSON.parse(r.data) as Record<string, unknown>,
     }));
   }
 
   /** Drops events older than 24 hours, always a prefix of the log so what remains has no gaps. */
   pruneLog(now: number): void {
-    const cut = this.#one("SELECT MAX(seq) AS s FROM events WHERE at < ?", now - LOG_MAX_AGE_MS)?.s as number | null;
-    if (cut !== null && cut !== undefined) this.#exec("DELETE FROM events WHERE seq <= ?", cut);
+    const cut = this.#one<{ s: number | null }>("SELECT MAX(seq) AS s FROM events WHERE at < ?", now - LOG_MAX_AGE_MS)?.s ?? null;
+    if (cut !== null) this.#exec("DELETE FROM events WHERE seq <= ?", cut);
   }
 
   hasOutbox(): boolean {
@@ -141,15 +158,12 @@ export class PresenceStore {
   }
 
   outboxDepth(): number {
-    return this.#one("SELECT COUNT(*) AS n FROM outbox")!.n as number;
+    return this.#one<{ n: number }>("SELECT COUNT(*) AS n FROM outbox")?.n ?? 0;
   }
 
   /** The oldest queued events in seq order, each already in its exact wire form. */
   outboxBatch(limit: number): { seq: number; event: string }[] {
-    return this.#exec("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?", limit).map((r) => ({
-      seq: r.seq as number,
-      event: r.event as string,
-    }));
+    return this.#exec<OutboxRow>("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?", limit);
   }
 
   /** The origin acknowledged everything up to `seq`. */
@@ -161,19 +175,16 @@ export class PresenceStore {
   /** Drops what waited longer than 7 days and returns how many; the total is kept for stats. */
   dropStaleOutbox(now: number): number {
     const dropped = this.#exec("DELETE FROM outbox WHERE at < ? RETURNING seq", now - OUTBOX_MAX_AGE_MS).length;
-    if (dropped > 0) this.setMeta("outbox_dropped", this.metaNumber("outbox_dropped") + dropped);
+    if (dropped > 0) this.setMeta("outbox_dropped", (this.metaNumber("outbox_dropped") ?? 0) + dropped);
     return dropped;
   }
 
   // --- meta ---
 
-  getMeta(key: string): SqlStorageValue | null {
-    return this.#one("SELECT value FROM meta WHERE key = ?", key)?.value ?? null;
-  }
-
-  metaNumber(key: string): number {
-    const v = this.getMeta(key);
-    return typeof v === "number" ? v : 0;
+  /** A numeric entry, or null when it is not set. */
+  metaNumber(key: string): number | null {
+    const value = this.#one("SELECT value FROM meta WHERE key = ?", key)?.value;
+    return typeof value === "number" ? value : null;
   }
 
   setMeta(key: string, value: SqlStorageValue): void {
@@ -185,22 +196,22 @@ export class PresenceStore {
   }
 }
 
-function toSession(r: Row): SessionRecord {
+function toSession(r: SessionRow): SessionRecord {
   return {
-    id: r.id as string,
-    ownerSub: r.owner_sub as string,
-    ownerEmail: r.owner_email as string,
-    status: r.status as SessionRecord["status"],
-    name: (r.name as string | null) ?? null,
-    hostname: (r.hostname as string | null) ?? null,
-    pid: (r.pid as number | null) ?? null,
-    startedAt: (r.started_at as number | null) ?? null,
-    meta: r.meta === null ? null : (JSON.parse(r.meta as string) as SessionRecord["meta"]),
-    createdAt: r.created_at as number,
-    lastHeartbeat: r.last_heartbeat as number,
-    endedAt: (r.ended_at as number | null) ?? null,
-    reason: (r.reason as string | null) ?? null,
-    exitCode: (r.exit_code as number | null) ?? null,
-    timeline: JSON.parse(r.timeline as string) as SessionRecord["timeline"],
+    id: r.id,
+    ownerSub: r.owner_sub,
+    ownerEmail: r.owner_email,
+    status: r.status,
+    name: r.name,
+    hostname: r.hostname,
+    pid: r.pid,
+    startedAt: r.started_at,
+    meta: r.meta === null ? null : (JSON.parse(r.meta) as SessionRecord["meta"]),
+    createdAt: r.created_at,
+    lastHeartbeat: r.last_heartbeat,
+    endedAt: r.ended_at,
+    reason: r.reason,
+    exitCode: r.exit_code,
+    timeline: JSON.parse(r.timeline) as SessionRecord["timeline"],
   };
 }

@@ -16,6 +16,7 @@ export interface AuthConfig {
   hasOwner: boolean;
   originAudience: string;
   maxTokenAgeSeconds: number;
+  deviceLoginIntervalSeconds: number;
 }
 
 export type AuthConfigResult = { ok: true; auth: AuthConfig } | { ok: false; problems: ConfigProblem[] };
@@ -111,6 +112,12 @@ export function parseAuthConfig(env: RawEnv): AuthConfigResult {
     problems.push({ setting: "MAX_TOKEN_AGE_SECONDS", reason: "must be an integer from 60 to 2592000" });
   }
 
+  const intervalRaw = str("DEVICE_LOGIN_INTERVAL_SECONDS");
+  const deviceLoginIntervalSeconds = /^\d+$/.test(intervalRaw) ? Number(intervalRaw) : intervalRaw ? NaN : 5;
+  if (!(deviceLoginIntervalSeconds >= 1 && deviceLoginIntervalSeconds <= 60)) {
+    problems.push({ setting: "DEVICE_LOGIN_INTERVAL_SECONDS", reason: "must be an integer from 1 to 60" });
+  }
+
   if (problems.length > 0 || !signingKey) return { ok: false, problems };
   return {
     ok: true,
@@ -124,6 +131,7 @@ export function parseAuthConfig(env: RawEnv): AuthConfigResult {
       hasOwner: [...roles.values()].includes("owner"),
       originAudience,
       maxTokenAgeSeconds,
+      deviceLoginIntervalSeconds,
     },
   };
 }

@@ -4,7 +4,7 @@ import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
-import { accountStub } from "./account.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { getAuthConfig, roleFor, type AuthConfig, type Role } from "./config.ts";
 import { grantedRoles } from "./grants.ts";
 import { cachedDeviceStatus, cachedIdentity, rememberDeviceStatus, rememberIdentity, tokenKey } from "./identity-cache.ts";

@@ -9,8 +9,6 @@ export interface RelayOptions {
   checkEveryMs?: number;
 }
 
-export { SESSION_ENDED };
-
 export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, options: RelayOptions): Response {
   const pair = new WebSocketPair();
   const client = pair[0];

@@ -1,17 +1,18 @@
-// The access list: settings-defined roles (read only here) plus member and viewer grants owners manage at runtime.
+// /api/access, the access list: settings-defined roles (read only here) plus member and viewer grants owners manage at runtime.
 import { Hono } from "hono";
-import { readFields, requiredString } from "../body.ts";
-import { accountStub } from "../auth/account.ts";
+import { readFields } from "../body.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { rememberGrant } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { OutpostError } from "../../shared/errors.ts";
+import { requiredString } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
 
 const EMAIL = /^[^\s@,]{1,64}@[^\s@,]{1,190}$/;
 
 export const access = new Hono<AppEnv>();
 
-access.get("/api/access", requireAuth({ ownerOnly: true }), async (c) => {
+access.get("/", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
   const grants = await accountStub(c.env).listGrants();
   const fromSettings = [...auth.roles].map(([email, role]) => ({ email, role, source: "settings" as const }));
@@ -27,7 +28,7 @@ function emailParam(raw: string): string {
   return email;
 }
 
-access.put("/api/access/:email", requireAuth({ ownerOnly: true }), async (c) => {
+access.put("/:email", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
   const email = emailParam(c.req.param("email"));
   const role = requiredString(await readFields(c, 1024), "role", 16);
@@ -43,7 +44,7 @@ access.put("/api/access/:email", requireAuth({ ownerOnly: true }), async (c) => 
   return c.json({ entry: { ...grant, source: "granted" } });
 });
 
-access.delete("/api/access/:email", requireAuth({ ownerOnly: true }), async (c) => {
+access.delete("/:email", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
   const email = emailParam(c.req.param("email"));
   if (auth.roles.has(email)) {

@@ -7,7 +7,7 @@ export const assets = new Hono<AppEnv>();
 
 // With single-page-application handling the assets binding answers any missing file with index.html;
 // under /assets/ that would be cached for a year and break the app after the next deploy.
-assets.get("/assets/*", async (c) => {
+assets.get("/*", async (c) => {
   const res = await c.env.ASSETS.fetch(c.req.raw);
   const path = new URL(c.req.url).pathname;
   if (res.ok && (res.headers.get("content-type") ?? "").startsWith("text/html") && !path.endsWith(".html")) {

@@ -1,15 +1,16 @@
-// The /auth routes: device-code login (RFC 8628), token refresh, enrollment, WebSocket tickets and scoped access.
+// The /auth routes: device-code login (RFC 8628), token refresh, enrollment and WebSocket tickets (scoped access: scoped.ts).
 import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
-import { readFields, requiredString, stringField } from "../body.ts";
-import { accountStub } from "../auth/account.ts";
+import { readFields } from "../body.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { roleFor, type AuthConfig, type Role } from "../auth/config.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
 import { OutpostError, type ErrorCode } from "../../shared/errors.ts";
+import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
-import type { Grant } from "../../durable-objects/account.ts";
+import type { Grant } from "../../durable-objects/account/index.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
 
 export const REFRESH_COOKIE = "outpost_refresh";
@@ -40,7 +41,7 @@ async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>,
   };
 }
 
-authRoutes.post("/auth/device/code", async (c) => {
+authRoutes.post("/device/code", async (c) => {
   const auth = authConfigOf(c);
   await limitByIp(c, "device-code");
   const f = await readFields(c, SMALL_BODY, { form: true });
@@ -52,7 +53,7 @@ authRoutes.post("/auth/device/code", async (c) => {
     arch: stringField(f, "arch", 32),
     ip: clientIp(c),
     location: [cf?.city, cf?.country].filter(Boolean).join(", "),
-  });
+  }, auth.deviceLoginIntervalSeconds);
   const userCode = `${res.userCode.slice(0, 4)}-${res.userCode.slice(4)}`;
   c.header("Cache-Control", "no-store");
   return c.json({
@@ -96,10 +97,10 @@ async function tokenEndpoint(c: Context<AppEnv>) {
   }
   throw oauthError("unsupported_grant_type", "Unsupported grant_type.");
 }
-authRoutes.post("/auth/device/token", tokenEndpoint);
-authRoutes.post("/auth/token", tokenEndpoint);
+authRoutes.post("/device/token", tokenEndpoint);
+authRoutes.post("/token", tokenEndpoint);
 
-authRoutes.post("/auth/device/lookup", requireAuth({ selfService: true }), async (c) => {
+authRoutes.post("/device/lookup", requireAuth({ selfService: true }), async (c) => {
   assertSameSiteOrigin(c);
   const f = await readFields(c, SMALL_BODY);
   const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub);
@@ -107,7 +108,7 @@ authRoutes.post("/auth/device/lookup", requireAuth({ selfService: true }), async
   return c.json({ request: result.request });
 });
 
-authRoutes.post("/auth/device/approve", requireAuth({ selfService: true }), async (c) => {
+authRoutes.post("/device/approve", requireAuth({ selfService: true }), async (c) => {
   assertSameSiteOrigin(c);
   const f = await readFields(c, SMALL_BODY);
   const decision = requiredString(f, "decision", 16);
@@ -130,7 +131,7 @@ function userCodeError(reason: "not_found" | "rate_limited"): OutpostError {
     : new OutpostError("NOT_FOUND", "No pending login has this code; check it and try again.");
 }
 
-authRoutes.post("/auth/logout", async (c) => {
+authRoutes.post("/logout", async (c) => {
   authConfigOf(c);
   await limitByIp(c, "logout");
   const f = await readFields(c, SMALL_BODY, { form: true });
@@ -144,7 +145,7 @@ authRoutes.post("/auth/logout", async (c) => {
   return c.json({ revoked });
 });
 
-authRoutes.post("/auth/enroll", async (c) => {
+authRoutes.post("/enroll", async (c) => {
   const auth = authConfigOf(c);
   await limitByIp(c, "enroll");
   const header = c.req.header("authorization") ?? "";
@@ -165,7 +166,7 @@ authRoutes.post("/auth/enroll", async (c) => {
   return browserSession(c, auth, grant);
 });
 
-authRoutes.post("/auth/refresh", async (c) => {
+authRoutes.post("/refresh", async (c) => {
   const auth = authConfigOf(c);
   assertSameSiteOrigin(c);
   const token = getCookie(c, REFRESH_COOKIE);
@@ -200,13 +201,13 @@ async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant
   });
 }
 
-authRoutes.get("/auth/me", requireAuth(), (c) => {
+authRoutes.get("/me", requireAuth(), (c) => {
   const { sub, email, role, provider, deviceId, exp } = c.get("identity");
   c.header("Cache-Control", "no-store");
   return c.json({ sub, email, role, provider, deviceId, expiresAt: exp });
 });
 
-authRoutes.post("/auth/ws-ticket", requireAuth({ selfService: true }), async (c) => {
+authRoutes.post("/ws-ticket", requireAuth({ selfService: true }), async (c) => {
   const auth = authConfigOf(c);
   const f = await readFields(c, SMALL_BODY);
   const path = requiredString(f, "path", 512);

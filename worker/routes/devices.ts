@@ -1,25 +1,26 @@
-// Devices signed in to this gateway (CLIs and browsers), and owner-minted enrollment links.
+// /api/devices, the devices signed in to this gateway (CLIs and browsers), and /api/enroll-links, owner-minted enrollment links.
 import { Hono } from "hono";
-import { readFields, requiredString } from "../body.ts";
-import { accountStub } from "../auth/account.ts";
+import { readFields } from "../body.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { roleFor } from "../auth/config.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { mintEnrollmentLink } from "../auth/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { OutpostError } from "../../shared/errors.ts";
+import { requiredString } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
 
 export const devices = new Hono<AppEnv>();
 
-devices.get("/api/devices", requireAuth(), async (c) => {
+devices.get("/", requireAuth(), async (c) => {
   const identity = c.get("identity");
   // Owners see every device; everyone else sees their own.
   const list = await accountStub(c.env).listDevices(identity.role === "owner" ? null : identity.sub);
   return c.json({ devices: list, current: identity.deviceId });
 });
 
-devices.delete("/api/devices/:id", requireAuth(), async (c) => {
+devices.delete("/:id", requireAuth(), async (c) => {
   const auth = authConfigOf(c);
   const identity = c.get("identity");
   const id = c.req.param("id");
@@ -35,7 +36,9 @@ devices.delete("/api/devices/:id", requireAuth(), async (c) => {
   return c.json({ device: revoked });
 });
 
-devices.post("/api/enroll-links", requireAuth({ ownerOnly: true }), async (c) => {
+export const enrollLinks = new Hono<AppEnv>();
+
+enrollLinks.post("/", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
   const f = await readFields(c, 4096);
   const email = requiredString(f, "email", 254).toLowerCase();

@@ -1,6 +1,6 @@
 // The catch-all for proxied paths: authenticate, limit writes, sign an assertion, forward to the origin.
 import { Hono, type Context, type Next } from "hono";
-import { accountStub } from "../auth/account.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { ASSERTION_HEADER, mintAssertion } from "../auth/assertion.ts";
 import { roleFor } from "../auth/config.ts";
 import { grantedRoles } from "../auth/grants.ts";

@@ -1,4 +1,5 @@
-// The presence API at the edge, ahead of the proxy: agents' heartbeats, who is alive, and the live WebSocket for phones.
+// The presence API at the edge, ahead of the proxy: agents' heartbeats (/api/heartbeat), who is alive and the live
+// WebSockets for phones and agents (/api/presence).
 import { Hono, type Context } from "hono";
 import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
@@ -6,12 +7,10 @@ import { getConfig } from "../config.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
+import { batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../shared/presence.ts";
 import type { PresenceHub } from "../../durable-objects/presence/hub.ts";
-import { WATCHER_HEADER } from "../../durable-objects/presence/hub.ts";
 import type { Refusal } from "../../durable-objects/presence/model.ts";
-import { bad, batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../durable-objects/presence/validate.ts";
-
-export { BATCH_BODY_CAP, HEARTBEAT_BODY_CAP, MAX_BATCH, parseHeartbeat } from "../../durable-objects/presence/validate.ts";
+import { WATCHER_HEADER } from "../../durable-objects/presence/sockets.ts";
 
 /** The deployment's one hub; it is named for its role, and its origin is ORIGIN_URL. */
 export function presenceStub(env: Env): DurableObjectStub<PresenceHub> {
@@ -37,6 +36,7 @@ export function reportOriginOutcome(env: Env, ctx: { waitUntil(promise: Promise<
   );
 }
 
+export const heartbeat = new Hono<AppEnv>();
 export const presence = new Hono<AppEnv>();
 
 // Heartbeats have their own limits (one a second per session, a cap on live sessions per user): a user's agents
@@ -63,7 +63,7 @@ function caller(c: Context<AppEnv>) {
 }
 
 // One request for all the sessions of a process; each session gets its own answer.
-presence.post("/api/heartbeat", requireAuth(heartbeatAuth), async (c) => {
+heartbeat.post("/", requireAuth(heartbeatAuth), async (c) => {
   const { ttlSeconds, intervalSeconds } = settings(c);
   const fields = await readFields(c, BATCH_BODY_CAP);
   const now = Date.now();
@@ -81,7 +81,7 @@ presence.post("/api/heartbeat", requireAuth(heartbeatAuth), async (c) => {
   });
 });
 
-presence.post("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (c) => {
+heartbeat.post("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   const { ttlSeconds, intervalSeconds } = settings(c);
   const id = sessionId(c.req.param("sessionId"));
   const input = parseHeartbeat(await readFields(c, HEARTBEAT_BODY_CAP), id, Date.now());
@@ -90,7 +90,7 @@ presence.post("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (c)
   return c.json({ status: "accepted", stored: true, ttl: ttlSeconds, interval: intervalSeconds, expiresAt: new Date(result!.expiresAt).toISOString() });
 });
 
-presence.delete("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (c) => {
+heartbeat.delete("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   settings(c);
   const id = sessionId(c.req.param("sessionId"));
   const fields = await readFields(c, HEARTBEAT_BODY_CAP);
@@ -100,14 +100,14 @@ presence.delete("/api/heartbeat/:sessionId", requireAuth(heartbeatAuth), async (
   return c.json({ status: "removed" });
 });
 
-presence.get("/api/heartbeat/:sessionId", requireAuth(), async (c) => {
+heartbeat.get("/:sessionId", requireAuth(), async (c) => {
   settings(c);
   const id = sessionId(c.req.param("sessionId"));
   c.header("Cache-Control", "no-store");
   return c.json(await presenceStub(c.env).get(id));
 });
 
-presence.get("/api/presence", requireAuth(), async (c) => {
+presence.get("/", requireAuth(), async (c) => {
   settings(c);
   c.header("Cache-Control", "no-store");
   return c.json(await presenceStub(c.env).list());
@@ -125,11 +125,11 @@ function assertUpgrade(c: Context<AppEnv>): void {
   }
 }
 
-presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
+presence.get("/ws", requireAuth({ wsTicket: true }), async (c) => {
   settings(c);
   assertUpgrade(c);
   const after = c.req.query("after");
-  if (after !== undefined && !/^\d{1,15}$/.test(after)) throw bad('"after" must be a sequence number.');
+  if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new OutpostError("BAD_REQUEST", '"after" must be a sequence number.');
   const identity = c.get("identity");
   const target = new URL("https://presence.internal/ws");
   if (after !== undefined) target.searchParams.set("after", after);
@@ -139,7 +139,7 @@ presence.get("/api/presence/ws", requireAuth({ wsTicket: true }), async (c) => {
 });
 
 // An agent process's one socket: its heartbeats and end reports as messages (cheaper than a request per beat).
-presence.get("/api/presence/agent", requireAuth({ wsTicket: true }), async (c) => {
+presence.get("/agent", requireAuth({ wsTicket: true }), async (c) => {
   settings(c);
   assertUpgrade(c);
   const identity = c.get("identity");
@@ -151,21 +151,20 @@ presence.get("/api/presence/agent", requireAuth({ wsTicket: true }), async (c) =
 });
 
 // The edge owns these paths: other methods and sub-paths are answered here and never reach the origin.
-const ALLOW: [string, string][] = [
-  ["/api/heartbeat", "POST"],
-  ["/api/heartbeat/:sessionId", "GET, HEAD, POST, DELETE"],
-  ["/api/presence", "GET, HEAD"],
-  ["/api/presence/ws", "GET"],
-  ["/api/presence/agent", "GET"],
+const ALLOW: [Hono<AppEnv>, string, string][] = [
+  [heartbeat, "/", "POST"],
+  [heartbeat, "/:sessionId", "GET, HEAD, POST, DELETE"],
+  [presence, "/", "GET, HEAD"],
+  [presence, "/ws", "GET"],
+  [presence, "/agent", "GET"],
 ];
-for (const [path, allow] of ALLOW) {
-  presence.all(path, () => {
+for (const [app, path, allow] of ALLOW) {
+  app.all(path, () => {
     throw new OutpostError("METHOD_NOT_ALLOWED", "This method is not allowed here.", { headers: { Allow: allow } });
   });
 }
-presence.all("/api/heartbeat/*", () => {
-  throw new OutpostError("NOT_FOUND", "No such route.");
-});
-presence.all("/api/presence/*", () => {
-  throw new OutpostError("NOT_FOUND", "No such route.");
-});
+for (const app of [heartbeat, presence]) {
+  app.all("/*", () => {
+    throw new OutpostError("NOT_FOUND", "No such route.");
+  });
+}

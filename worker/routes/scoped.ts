@@ -1,12 +1,13 @@
 // Scoped access for an origin page in an iframe: a short-lived cookie that opens one path prefix and nothing else.
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
-import { readFields, requiredString, stringField } from "../body.ts";
-import { accountStub } from "../auth/account.ts";
+import { readFields } from "../body.ts";
+import { accountStub } from "../../durable-objects/account/index.ts";
 import { authConfigOf, requireAuth, SCOPED_COOKIE } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
 import { getConfig, isProxyPath } from "../config.ts";
 import { OutpostError } from "../../shared/errors.ts";
+import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
 import { assertSameSiteOrigin, limitByIp } from "../auth/guards.ts";
 
@@ -15,7 +16,7 @@ const PREFIX = /^(\/[A-Za-z0-9._~-]+)+\/?$/;
 
 export const scopedAccess = new Hono<AppEnv>();
 
-scopedAccess.post("/auth/scoped", requireAuth({ selfService: true }), async (c) => {
+scopedAccess.post("/", requireAuth({ selfService: true }), async (c) => {
   const auth = authConfigOf(c);
   const f = await readFields(c, 4096);
   const prefix = requiredString(f, "prefix", 256);
@@ -51,7 +52,7 @@ scopedAccess.post("/auth/scoped", requireAuth({ selfService: true }), async (c) 
 
 // A tiny page that reads the one-time code from the fragment and trades it for the cookie, so no
 // credential ever appears in a URL a server sees.
-scopedAccess.get("/auth/scoped/open", (c) => {
+scopedAccess.get("/open", (c) => {
   const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   c.header("Content-Security-Policy", `default-src 'none'; script-src 'nonce-${nonce}'; connect-src 'self'`);
   c.header("Cache-Control", "no-store");
@@ -66,7 +67,7 @@ fetch("/auth/scoped/redeem", { method: "POST", headers: { "content-type": "appli
 </script>`);
 });
 
-scopedAccess.post("/auth/scoped/redeem", async (c) => {
+scopedAccess.post("/redeem", async (c) => {
   const auth = authConfigOf(c);
   assertSameSiteOrigin(c);
   await limitByIp(c, "scoped");

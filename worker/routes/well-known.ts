@@ -6,13 +6,13 @@ import type { AppEnv } from "../types.ts";
 
 export const wellKnown = new Hono<AppEnv>();
 
-wellKnown.get("/.well-known/jwks.json", (c) => {
+wellKnown.get("/jwks.json", (c) => {
   const auth = authConfigOf(c);
   c.header("Cache-Control", "public, max-age=300");
   return c.json(ownKeys(auth).jwks);
 });
 
-wellKnown.get("/.well-known/openid-configuration", (c) => {
+wellKnown.get("/openid-configuration", (c) => {
   const auth = authConfigOf(c);
   const base = auth.issuer;
   c.header("Cache-Control", "public, max-age=300");

@@ -1,6 +1,6 @@
 // Device-code approval from the phone: lookup and decision need a signed-in user and our Origin; wrong codes are capped.
 import { describe, expect, it } from "vitest";
-import { GUESS_LIMIT_PER_USER } from "../../../durable-objects/account.ts";
+import { GUESS_LIMIT_PER_USER } from "../../../durable-objects/account/device-login.ts";
 import {
   ALLOWED_ORIGIN,
   call,

@@ -1,9 +1,10 @@
 // RFC 8628 device-code login from the CLI's side: the code request, its bad bodies, and every answer of the token endpoint.
 import { describe, expect, it } from "vitest";
-import { DEVICE_CODE_TTL_S, DEVICE_POLL_INTERVAL_S } from "../../../durable-objects/account.ts";
+import { DEVICE_CODE_TTL_S } from "../../../durable-objects/account/device-login.ts";
 import {
   bearer,
   call,
+  callEnv,
   decide,
   DEVICE_GRANT,
   expectError,
@@ -17,6 +18,7 @@ import {
   sql,
   startDeviceLogin,
   tokenFor,
+  type DeviceCodeResponse,
   type TokenResponse,
 } from "./helpers.ts";
 
@@ -32,11 +34,35 @@ describe("POST /auth/device/code", () => {
     expect(dc.verification_uri_complete).toBe(`https://outpost.example.com/device#code=${dc.user_code}`);
     expect(dc.expires_in).toBe(DEVICE_CODE_TTL_S);
     expect(dc.expires_in).toBe(600);
-    expect(dc.interval).toBe(DEVICE_POLL_INTERVAL_S);
+    // DEVICE_LOGIN_INTERVAL_SECONDS is unset in the tests: the default.
     expect(dc.interval).toBe(5);
     // Only the hash of the device code is stored.
     const rows = await sql<{ device_code_hash: string; hostname: string }>("SELECT device_code_hash, hostname FROM device_codes WHERE ip = ?", ip);
     expect(rows).toEqual([{ device_code_hash: await sha256(dc.device_code), hostname: "work-laptop" }]);
+  });
+
+  it("tells the client the configured polling interval, and holds it to that interval", async () => {
+    const workerEnv = { ...makeEnv(), DEVICE_LOGIN_INTERVAL_SECONDS: "2" };
+    const res = await callEnv(workerEnv, "/auth/device/code", jsonInit({ hostname: "laptop" }));
+    const dc = await res.json<DeviceCodeResponse>();
+    expect(dc.interval).toBe(2);
+    const hash = await sha256(dc.device_code);
+    expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(2);
+    const pending = await poll(dc.device_code, workerEnv);
+    await expectError(pending, 400, "authorization_pending");
+    expect(pending.headers.get("retry-after")).toBe("2");
+    await rewindPoll(dc.device_code, 1_000);
+    const slow = await poll(dc.device_code, workerEnv);
+    await expectError(slow, 400, "slow_down");
+    expect(slow.headers.get("retry-after")).toBe("7");
+  });
+
+  it("refuses a polling interval outside 1 to 60 s as a configuration problem", async () => {
+    for (const value of ["0", "61", "2.5", "soon"]) {
+      const workerEnv = { ...makeEnv(), DEVICE_LOGIN_INTERVAL_SECONDS: value };
+      const res = await callEnv(workerEnv, "/auth/device/code", jsonInit({}));
+      expect(res.status, value).toBe(503);
+    }
   });
 
   it("hands out different codes every time", async () => {

@@ -3,7 +3,7 @@ import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext
 import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { expect } from "vitest";
 import worker from "../../../worker/index.ts";
-import { sha256 } from "../../../durable-objects/account.ts";
+import { sha256 } from "../../../durable-objects/account/schema.ts";
 
 export type TestEnv = Env & { TEST_PREVIOUS_SIGNING_KEY: string };
 export const testEnv = env as TestEnv;

@@ -1,6 +1,6 @@
 // Refresh tokens: rotated on every use, reuse revokes the device, idle expiry, stored only as hashes, logout.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { REFRESH_IDLE_TTL_MS } from "../../../durable-objects/account.ts";
+import { REFRESH_IDLE_TTL_MS } from "../../../durable-objects/account/refresh-tokens.ts";
 import { DEVICE_STATUS_TTL_MS } from "../../../worker/auth/identity-cache.ts";
 import {
   bearer,

@@ -122,8 +122,14 @@ describe("an alarm that fails half-way", () => {
     const socket = await watchHub(stub);
     await socket.next((m) => m.type === "snapshot");
     clock.advance(TTL_MS);
-    await stub.failNextAlarmAfter(1);
-    await expect(runDurableObjectAlarm(stub)).rejects.toThrow("test hook");
+    // Storage refuses the run's second expiry (each expiry commits on its own, so the first one is already stored).
+    await runInDurableObject(stub, (_hub, state) => {
+      state.storage.sql.exec(`CREATE TRIGGER fail_second_expiry BEFORE INSERT ON events
+        WHEN NEW.type = 'session_expired' AND (SELECT COUNT(*) FROM events WHERE type = 'session_expired') >= 1
+        BEGIN SELECT RAISE(ABORT, 'storage failed half-way'); END`);
+    });
+    await expect(runDurableObjectAlarm(stub)).rejects.toThrow("storage failed half-way");
+    await runInDurableObject(stub, (_hub, state) => state.storage.sql.exec("DROP TRIGGER fail_second_expiry"));
     expect((await stub.list()).sessions.filter((s) => s.status === "failed")).toHaveLength(1);
     // The runtime retries a failed alarm; the retry runs the same handler.
     await runInDurableObject(stub, (instance: PresenceHub) => instance.alarm());

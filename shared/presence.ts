@@ -1,7 +1,29 @@
-// Checks on what agents send (HTTP heartbeat routes and the agent WebSocket alike): one set of rules and limits.
-import { stringField } from "../../worker/body.ts";
-import { OutpostError } from "../../shared/errors.ts";
-import type { HeartbeatInput } from "./model.ts";
+// The presence wire contract: what agents send (HTTP heartbeat routes and the agent WebSocket alike), its limits and
+// the one parser for each part, used by the Worker for HTTP bodies and by the hub for socket messages.
+import { OutpostError } from "./errors.ts";
+import { stringField } from "./fields.ts";
+import type { ActiveStatus } from "./api-types.ts";
+
+/** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
+export type Meta = { [key: string]: string | number | boolean | null | object };
+
+/** A heartbeat after validation: absent fields leave the stored values alone. */
+export interface HeartbeatInput {
+  id: string;
+  pid?: number;
+  hostname?: string;
+  /** Epoch milliseconds. */
+  startedAt?: number;
+  status?: ActiveStatus;
+  name?: string;
+  meta?: Meta;
+}
+
+/** What an end report says about the exit; both optional. */
+export interface ExitReport {
+  exitCode?: number;
+  reason?: string;
+}
 
 /** Largest heartbeat body (and largest entry of a batch); a batch as a whole may be larger. */
 export const HEARTBEAT_BODY_CAP = 8 * 1024;
@@ -12,7 +34,7 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
 const EPOCH_MS_MIN = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export function bad(message: string): OutpostError {
+function bad(message: string): OutpostError {
   return new OutpostError("BAD_REQUEST", message);
 }
 
@@ -27,7 +49,7 @@ export function sessionId(raw: unknown, where = "The session id"): string {
   return raw;
 }
 
-export function present(fields: Record<string, unknown>, name: string): boolean {
+function present(fields: Record<string, unknown>, name: string): boolean {
   return fields[name] !== undefined && fields[name] !== null;
 }
 
@@ -53,7 +75,7 @@ export function parseHeartbeat(fields: Record<string, unknown>, id: string, now:
     if (typeof meta !== "object" || Array.isArray(meta) || byteLength(JSON.stringify(meta)) > HEARTBEAT_BODY_CAP) {
       throw bad(`${where}"meta" must be a JSON object of at most ${HEARTBEAT_BODY_CAP} bytes.`);
     }
-    input.meta = meta as HeartbeatInput["meta"];
+    input.meta = meta as Meta;
   }
   return input;
 }
@@ -88,11 +110,6 @@ export function parseBatchEntry(entry: unknown, i: number, now: number, seen: Se
   if (seen.has(id)) throw bad(`${where}session "${id}" appears twice.`);
   seen.add(id);
   return parseHeartbeat(entry as Record<string, unknown>, id, now, where);
-}
-
-export interface ExitReport {
-  exitCode?: number;
-  reason?: string;
 }
 
 /** The optional exit code and reason of an end report. */

@@ -1,0 +1,169 @@
+// Device-code login (RFC 8628): codes for a CLI to poll with, the phone's lookup and decision, and the guess limits.
+import type { Grant, RefreshTokens } from "./refresh-tokens.ts";
+import { randomToken, sha256, type DeviceCodeRow, type GuessRow } from "./schema.ts";
+
+export const DEVICE_CODE_TTL_S = 600;
+/** Wrong user codes allowed per user, and across all users, in one window. */
+export const GUESS_LIMIT_PER_USER = 10;
+export const GUESS_LIMIT_GLOBAL = 100;
+export const GUESS_WINDOW_MS = 15 * 60 * 1000;
+/** Finished logins stay this long past their expiry, so a late poll still gets a precise answer. */
+const KEEP_EXPIRED_MS = 24 * 60 * 60 * 1000;
+
+// RFC 8628 §6.1: consonants only, so no words and no confusable 0/O or 1/I.
+const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
+
+export interface ClientInfo {
+  clientName: string;
+  hostname: string;
+  platform: string;
+  arch: string;
+  ip: string;
+  location: string;
+}
+
+export type PollResult =
+  | { status: "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "invalid_grant"; interval?: number }
+  | { status: "approved"; grant: Grant };
+
+export type LookupResult =
+  | { ok: true; request: ClientInfo & { userCode: string; createdAt: number; expiresAt: number } }
+  | { ok: false; reason: "not_found" | "rate_limited" };
+
+/** Uppercases and drops separators; null unless exactly eight letters from the user-code alphabet remain. */
+export function normalizeUserCode(input: string): string | null {
+  const code = input.toUpperCase().replace(/[\s-]/g, "");
+  if (code.length !== 8) return null;
+  for (const ch of code) if (!USER_CODE_ALPHABET.includes(ch)) return null;
+  return code;
+}
+
+function newUserCode(): string {
+  // 256 is a multiple of 64, not of 20: reject the top values so every letter is equally likely.
+  const out: string[] = [];
+  while (out.length < 8) {
+    for (const b of crypto.getRandomValues(new Uint8Array(16))) {
+      if (b < 240 && out.length < 8) out.push(USER_CODE_ALPHABET[b % 20]!);
+    }
+  }
+  return out.join("");
+}
+
+export class DeviceLogins {
+  readonly #sql: SqlStorage;
+  readonly #tokens: RefreshTokens;
+
+  constructor(sql: SqlStorage, tokens: RefreshTokens) {
+    this.#sql = sql;
+    this.#tokens = tokens;
+  }
+
+  #byHash(hash: string): DeviceCodeRow | null {
+    return this.#sql.exec<DeviceCodeRow>("SELECT * FROM device_codes WHERE device_code_hash = ?", hash).next().value ?? null;
+  }
+
+  /** A new login; the client is told to poll every `intervalS` seconds. */
+  async create(client: ClientInfo, intervalS: number): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
+    const deviceCode = randomToken(32);
+    const now = Date.now();
+    let userCode = newUserCode();
+    while (this.#sql.exec("SELECT 1 FROM device_codes WHERE user_code = ?", userCode).next().value) userCode = newUserCode();
+    this.#sql.exec(
+      `INSERT INTO device_codes (device_code_hash, user_code, client_name, hostname, platform, arch, ip, location,
+        created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
+      await sha256(deviceCode), userCode, client.clientName, client.hostname, client.platform, client.arch,
+      client.ip, client.location, now, now + DEVICE_CODE_TTL_S * 1000, intervalS,
+    );
+    return { deviceCode, userCode, expiresIn: DEVICE_CODE_TTL_S, interval: intervalS };
+  }
+
+  async poll(deviceCode: string): Promise<PollResult> {
+    const hash = await sha256(deviceCode);
+    const row = this.#byHash(hash);
+    if (!row || row.status === "consumed") return { status: "invalid_grant" };
+    const now = Date.now();
+    if (row.expires_at < now) return { status: "expired_token" };
+    const interval = row.interval_s;
+    const last = row.last_poll_at;
+    // A small allowance for network jitter; anything faster than the interval slows the client down by 5 s.
+    if (last !== null && now - last < interval * 1000 - 250) {
+      this.#sql.exec("UPDATE device_codes SET interval_s = ?, last_poll_at = ? WHERE device_code_hash = ?", interval + 5, now, hash);
+      return { status: "slow_down", interval: interval + 5 };
+    }
+    this.#sql.exec("UPDATE device_codes SET last_poll_at = ? WHERE device_code_hash = ?", now, hash);
+    if (row.status === "denied") return { status: "access_denied" };
+    // An approval always names its approver; without one the login is still waiting.
+    if (row.status === "pending" || row.approver_sub === null || row.approver_email === null) return { status: "authorization_pending", interval };
+    this.#sql.exec("UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?", hash);
+    const grant = await this.#tokens.grant({
+      sub: row.approver_sub,
+      email: row.approver_email,
+      kind: "cli",
+      name: row.client_name,
+      hostname: row.hostname,
+      platform: row.platform,
+      arch: row.arch,
+    });
+    return { status: "approved", grant };
+  }
+
+  /** Counts a wrong user code against the user and everyone; true while both are under their caps. */
+  #underGuessCap(sub: string, record: boolean): boolean {
+    const now = Date.now();
+    let ok = true;
+    for (const [key, limit] of [[`user:${sub}`, GUESS_LIMIT_PER_USER], ["global", GUESS_LIMIT_GLOBAL]] as const) {
+      const row = this.#sql.exec<GuessRow>("SELECT window_start, count FROM guesses WHERE key = ?", key).next().value;
+      const current = row && row.window_start >= now - GUESS_WINDOW_MS ? row : null;
+      const count = current?.count ?? 0;
+      if (count >= limit) ok = false;
+      if (record) {
+        this.#sql.exec(
+          "INSERT INTO guesses (key, window_start, count) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
+          key, current?.window_start ?? now, count + 1,
+        );
+      }
+    }
+    return ok;
+  }
+
+  async lookup(userCode: string, approverSub: string): Promise<LookupResult> {
+    if (!this.#underGuessCap(approverSub, false)) return { ok: false, reason: "rate_limited" };
+    const code = normalizeUserCode(userCode);
+    const row = code
+      ? this.#sql.exec<DeviceCodeRow>("SELECT * FROM device_codes WHERE user_code = ? AND status = 'pending' AND expires_at > ?", code, Date.now()).next().value
+      : undefined;
+    if (!code || !row) {
+      this.#underGuessCap(approverSub, true);
+      return { ok: false, reason: "not_found" };
+    }
+    return {
+      ok: true,
+      request: {
+        userCode: `${code.slice(0, 4)}-${code.slice(4)}`,
+        clientName: row.client_name,
+        hostname: row.hostname,
+        platform: row.platform,
+        arch: row.arch,
+        ip: row.ip,
+        location: row.location,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+      },
+    };
+  }
+
+  async decide(userCode: string, approver: { sub: string; email: string }, approve: boolean): Promise<LookupResult> {
+    const found = await this.lookup(userCode, approver.sub);
+    if (!found.ok) return found;
+    this.#sql.exec(
+      "UPDATE device_codes SET status = ?, approver_sub = ?, approver_email = ? WHERE user_code = ? AND status = 'pending'",
+      approve ? "approved" : "denied", approver.sub, approver.email, normalizeUserCode(userCode),
+    );
+    return found;
+  }
+
+  prune(now: number): void {
+    this.#sql.exec("DELETE FROM device_codes WHERE expires_at < ?", now - KEEP_EXPIRED_MS);
+    this.#sql.exec("DELETE FROM guesses WHERE window_start < ?", now - GUESS_WINDOW_MS);
+  }
+}

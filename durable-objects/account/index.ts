@@ -1,0 +1,134 @@
+// The account's identity state at the edge: one Durable Object for device-code logins, devices, rotating refresh
+// tokens, the access list's grants and single-use ids; each concern lives in its own file, this is the RPC surface.
+import { DurableObject } from "cloudflare:workers";
+import type { DeviceRecord } from "../../shared/api-types.ts";
+import { DeviceLogins, type ClientInfo, type LookupResult, type PollResult } from "./device-login.ts";
+import { Devices } from "./devices.ts";
+import { Grants, SingleUse, type GrantRecord } from "./grants.ts";
+import { RefreshTokens, type Grant, type RefreshResult } from "./refresh-tokens.ts";
+import { SCHEMA } from "./schema.ts";
+
+export type { ClientInfo, DeviceRecord, Grant, GrantRecord, LookupResult, PollResult, RefreshResult };
+
+const CLEANUP_EVERY_MS = 60 * 60 * 1000;
+
+/** The one account Durable Object of this deployment, by name. */
+export function accountStub(env: Env): DurableObjectStub<AccountDO> {
+  return env.ACCOUNT.getByName("account");
+}
+
+export class AccountDO extends DurableObject<Env> {
+  readonly #logins: DeviceLogins;
+  readonly #devices: Devices;
+  readonly #tokens: RefreshTokens;
+  readonly #grants: Grants;
+  readonly #singleUse: SingleUse;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    sql.exec(SCHEMA);
+    this.#devices = new Devices(sql);
+    this.#tokens = new RefreshTokens(sql, this.#devices);
+    this.#logins = new DeviceLogins(sql, this.#tokens);
+    this.#grants = new Grants(sql);
+    this.#singleUse = new SingleUse(sql);
+  }
+
+  /** Whatever stores something that expires makes sure the hourly cleanup will come round. */
+  async #scheduleCleanup(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + CLEANUP_EVERY_MS);
+  }
+
+  /** Deletes what has expired; safe to run any number of times. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.#logins.prune(now);
+    this.#singleUse.prune(now);
+    this.#tokens.prune(now);
+    await this.ctx.storage.setAlarm(now + CLEANUP_EVERY_MS);
+  }
+
+  // --- device-code login ---
+
+  /** `intervalS` is the polling interval the Worker's settings give; a client polling faster is slowed down. */
+  async createDeviceCode(client: ClientInfo, intervalS: number): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
+    const created = await this.#logins.create(client, intervalS);
+    await this.#scheduleCleanup();
+    return created;
+  }
+
+  async pollDeviceCode(deviceCode: string): Promise<PollResult> {
+    const result = await this.#logins.poll(deviceCode);
+    if (result.status === "approved") await this.#scheduleCleanup();
+    return result;
+  }
+
+  async lookupUserCode(userCode: string, approverSub: string): Promise<LookupResult> {
+    return this.#logins.lookup(userCode, approverSub);
+  }
+
+  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean): Promise<LookupResult> {
+    return this.#logins.decide(userCode, approver, approve);
+  }
+
+  // --- devices and refresh tokens ---
+
+  async refresh(refreshToken: string): Promise<RefreshResult> {
+    return this.#tokens.rotate(refreshToken);
+  }
+
+  async revokeByRefresh(refreshToken: string): Promise<boolean> {
+    return this.#tokens.revokeByToken(refreshToken);
+  }
+
+  async revokeDevice(id: string): Promise<DeviceRecord | null> {
+    if (!this.#devices.get(id)) return null;
+    this.#tokens.revokeDevice(id, "revoked");
+    return this.#devices.get(id);
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | null> {
+    return this.#devices.get(id);
+  }
+
+  async listDevices(sub: string | null): Promise<DeviceRecord[]> {
+    return this.#devices.list(sub);
+  }
+
+  /** Enrollment: a single-use link becomes a browser device with its own refresh token. */
+  async enroll(jti: string, expiresAtMs: number, who: { sub: string; email: string; name: string; platform: string }): Promise<Grant | null> {
+    if (!(await this.consumeOnce(`enroll:${jti}`, expiresAtMs))) return null;
+    return this.#tokens.grant({ sub: who.sub, email: who.email, kind: "browser", name: who.name, hostname: "", platform: who.platform, arch: "" });
+  }
+
+  // --- grants and single-use ids ---
+
+  async listGrants(): Promise<GrantRecord[]> {
+    return this.#grants.list();
+  }
+
+  async setGrant(email: string, role: GrantRecord["role"], by: string): Promise<GrantRecord | null> {
+    return this.#grants.set(email, role, by);
+  }
+
+  async removeGrant(email: string): Promise<boolean> {
+    return this.#grants.remove(email);
+  }
+
+  /** Records a single-use id (enrollment link, WebSocket ticket); false when it was used before. */
+  async consumeOnce(id: string, expiresAtMs: number): Promise<boolean> {
+    const first = this.#singleUse.consume(id, expiresAtMs);
+    await this.#scheduleCleanup();
+    return first;
+  }
+
+  async storeScopedCode(code: string, token: string, expiresAtMs: number): Promise<void> {
+    await this.#singleUse.storeScopedCode(code, token, expiresAtMs);
+    await this.#scheduleCleanup();
+  }
+
+  async redeemScopedCode(code: string): Promise<string | null> {
+    return this.#singleUse.redeemScopedCode(code);
+  }
+}
