@@ -1,25 +1,22 @@
 // POST /outpost/events: the edge's presence events, body-hash checked, each applied exactly once, acknowledged once stored.
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
+import { isActive } from "../shared/api-types.ts";
+import {
+  DISCONNECTED,
+  EDGE_SUBJECT,
+  EVENTS_PATH,
+  MAX_EVENTS_BYTES,
+  MAX_EVENTS_PER_BATCH,
+  TIMELINE_MAX,
+  type BatchResult,
+  type PresenceEvent,
+} from "../shared/events.ts";
 import { ApiError, invalid, type OriginVars } from "./api/validate.ts";
-import { sessionJson, type Row, type Store, type TimelineEntry } from "./store.ts";
+import { sessionJson, type OriginTimelineEntry as TimelineEntry, type Row, type Store } from "./store.ts";
 
-export const EVENTS_PATH = "/outpost/events";
-export const EDGE_SUBJECT = "outpost-edge";
-export const MAX_EVENTS_BYTES = 4 * 1024 * 1024;
-const MAX_EVENTS_PER_BATCH = 1000;
-const TIMELINE_MAX = 50;
-/** The failure reason of a session whose agent stopped sending heartbeats (laptop asleep, process gone). */
-export const DISCONNECTED = "agent_disconnected";
-
-export interface EdgeEvent {
-  id: string;
-  seq: number;
-  type: string;
-  sessionId: string | null;
-  at: string;
-  data: Record<string, unknown>;
-}
+/** An event as the origin accepts it: any lower-case type, so a newer edge's events are stored rather than refused. */
+export type EdgeEvent = PresenceEvent<string>;
 
 function fail(index: number, what: string): never {
   throw invalid(`events[${index}]: ${what}`);
@@ -65,7 +62,7 @@ const timeOr = (v: unknown, fallback: number | null): number | null =>
 
 /** Status, reason and exit code after an event, given the status before it; null for events that do not set one. */
 function transition(e: EdgeEvent, d: Record<string, unknown>, before: string): { status: string; reason: string | null; exitCode: number | null } | null {
-  const active = d.status === "working" || d.status === "idle" ? (d.status as string) : null;
+  const active = typeof d.status === "string" && isActive(d.status) ? d.status : null;
   switch (e.type) {
     case "session_online":
       return { status: active ?? "working", reason: null, exitCode: null };
@@ -131,12 +128,6 @@ export function applyPresence(store: Store, e: EdgeEvent, now: number): void {
     e.sessionId,
   );
   store.emit({ type: "session.updated", data: sessionJson(store.get("SELECT * FROM sessions WHERE id = ?", e.sessionId)!) });
-}
-
-export interface BatchResult {
-  acked: string[];
-  applied: number;
-  duplicates: number;
 }
 
 /** Stores and applies a batch in one transaction: all of it or (on a crash or error) none of it. Seen ids are skipped. */

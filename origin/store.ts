@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { DatabaseSync as Database, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
+import type { TimelineEntry } from "../shared/events.ts";
 
 // node:sqlite is stable enough for this and announces itself as experimental on every start: keep that one line quiet.
 const emitWarning = process.emitWarning;
@@ -141,15 +142,8 @@ export function iso(ms: SQLOutputValue | undefined): string | null {
 const str = (v: SQLOutputValue | undefined): string | null => (typeof v === "string" ? v : null);
 const num = (v: SQLOutputValue | undefined): number | null => (typeof v === "number" ? v : null);
 
-export interface TimelineEntry {
-  at: string;
-  event: string;
-  status: string;
-  reason?: string;
-  exitCode?: number;
-  /** The presence event's id, when the entry came from the edge. */
-  eventId?: string;
-}
+/** The origin's timeline entries name presence events (or "created") and may be "pending". */
+export type OriginTimelineEntry = TimelineEntry<string, string>;
 
 export function projectJson(r: Row) {
   return { id: r.id as string, name: r.name as string, description: r.description as string, createdBy: r.created_by as string, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
@@ -186,7 +180,7 @@ export function sessionJson(r: Row, withTimeline = false) {
     createdBy: r.created_by as string,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
-    ...(withTimeline ? { timeline: JSON.parse(r.timeline as string) as TimelineEntry[] } : {}),
+    ...(withTimeline ? { timeline: JSON.parse(r.timeline as string) as OriginTimelineEntry[] } : {}),
   };
 }
 

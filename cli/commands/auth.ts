@@ -7,26 +7,11 @@ import { CliError, EXIT, authError, configError, usageError } from "../lib/error
 import { EdgeClient, EdgeError, edgeCall, unreachable } from "../lib/http.ts";
 import { out, relativeTime, spinner } from "../lib/output.ts";
 import { request } from "../lib/request.ts";
-import { Session, credentialsFromTokens, type TokenResponse } from "../lib/session.ts";
+import { Session, credentialsFromTokens } from "../lib/session.ts";
 import { USER_AGENT } from "../lib/version.ts";
-
-interface DeviceCode {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  expires_in: number;
-  interval?: number;
-}
-
-export interface Me {
-  sub: string;
-  email: string;
-  role: string;
-  provider: string;
-  deviceId: string | null;
-  expiresAt: number;
-}
+import type { DeviceCodeResponse, Me, OpenIdConfiguration, TokenResponse } from "../../shared/identity.ts";
+import { HOSTNAME_MAX } from "../../shared/limits.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 export function registerAuth(cli: CAC): void {
   cli
@@ -65,7 +50,7 @@ async function login(options: Options): Promise<void> {
   // A Supabase session is stored only once the edge has accepted it.
   if (!email) writeCredentials(creds);
   const check = new EdgeClient(edge.url, { accessToken: async () => creds.access_token, canRefresh: false });
-  const me = await edgeCall(() => check.request<Me>("/auth/me"));
+  const me = await edgeCall(() => check.request<Me>(PATHS.me));
   writeCredentials({ ...creds, ...(me.email ? { email: me.email } : {}) });
   out.line(`${out.paint("green", "Signed in")} to ${edge.url} as ${out.paint("bold", me.email)} (${me.role}).`);
   out.line(out.paint("dim", `Credentials saved to ${credentialsPath()}`));
@@ -84,9 +69,9 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
   const client = new EdgeClient(edgeUrl);
   const timeout = intOpt(options, "timeout", 1, 3600);
   const code = await edgeCall(() =>
-    client.request<DeviceCode>("/auth/device/code", {
+    client.request<DeviceCodeResponse>(PATHS.deviceCode, {
       auth: false,
-      form: { client_name: "outpost-cli", hostname: os.hostname().slice(0, 255), platform: process.platform, arch: process.arch },
+      form: { client_name: "outpost-cli", hostname: os.hostname().slice(0, HOSTNAME_MAX), platform: process.platform, arch: process.arch },
     }),
   );
   if (!code?.device_code || !code.user_code) throw new CliError(EXIT.EDGE, "the edge answered the login request without a code");
@@ -117,7 +102,7 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
           : authError(`no approval within ${timeout} s`, "Run `outpost login` again.");
       }
       try {
-        const tokens = await client.request<TokenResponse>("/auth/device/token", {
+        const tokens = await client.request<TokenResponse>(PATHS.deviceToken, {
           auth: false,
           form: { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: code.device_code },
         });
@@ -133,12 +118,10 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
           case "authorization_pending":
             spin.text(`Waiting for approval on your phone… (code ${code.user_code}, expires ${relativeTime(expiresAt)})`);
             continue;
-          case "slow_down": {
-            // RFC 8628 §3.5: add 5 s, or take the interval the edge names.
-            const named = /(\d+)\s*s\b/.exec(err.message);
-            interval = named ? Math.max(interval + 1, Number(named[1])) : interval + 5;
+          case "slow_down":
+            // RFC 8628 §3.5: add 5 s, or take the interval the edge names in Retry-After.
+            interval = err.retryAfter !== null ? Math.max(interval + 1, err.retryAfter) : interval + 5;
             continue;
-          }
           case "access_denied":
             throw authError("the login was denied on the phone", "Run `outpost login` again if that was a mistake.", err.code);
           case "expired_token":
@@ -166,15 +149,9 @@ async function qrText(text: string): Promise<string> {
   return new Promise((resolve) => qr.generate(text, { small: true }, (s: string) => resolve(s)));
 }
 
-interface OpenIdConfig {
-  auth_provider?: string;
-  supabase_url?: string;
-  supabase_anon_key?: string;
-}
-
 async function loginSupabase(edgeUrl: string, email: string, options: Options): Promise<Credentials> {
   if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw usageError(`--email must be an email address (got ${JSON.stringify(email)})`);
-  const meta = await edgeCall(() => new EdgeClient(edgeUrl).request<OpenIdConfig>("/.well-known/openid-configuration", { auth: false }));
+  const meta = await edgeCall(() => new EdgeClient(edgeUrl).request<Partial<OpenIdConfiguration>>(PATHS.openidConfiguration, { auth: false }));
   if (meta.auth_provider !== "supabase" || !meta.supabase_url) {
     throw usageError("this edge does not use Supabase sign-in", "Run `outpost login` without --email to approve the login on your phone.");
   }
@@ -269,7 +246,7 @@ async function logout(options: Options): Promise<void> {
   try {
     if (creds.provider === "outpost") {
       const client = new EdgeClient(creds.url);
-      await client.request("/auth/logout", { auth: false, form: { refresh_token: creds.refresh_token } });
+      await client.request(PATHS.logout, { auth: false, form: { refresh_token: creds.refresh_token } });
     } else if (creds.supabase) {
       const res = await request(new URL(`${creds.supabase.url}/auth/v1/logout?scope=local`), {
         method: "POST",
@@ -296,7 +273,7 @@ async function logout(options: Options): Promise<void> {
 async function whoami(options: Options): Promise<void> {
   const session = Session.load(stringOpt(options, "url"));
   if (!session.signedIn) throw authError(`not signed in to ${session.edge.url}`);
-  const me = await edgeCall(() => session.client().request<Me>("/auth/me"));
+  const me = await edgeCall(() => session.client().request<Me>(PATHS.me));
   const source = session.source === "env" ? "OUTPOST_TOKEN" : credentialsPath();
   if (options.json) {
     out.json({ ...me, edge: session.edge.url, tokenSource: session.source === "env" ? "env" : "file" });

@@ -5,20 +5,10 @@ import { authError, usageError } from "../lib/errors.ts";
 import { edgeCall } from "../lib/http.ts";
 import { out, relativeTime, table } from "../lib/output.ts";
 import { Session } from "../lib/session.ts";
+import type { DeviceList, DeviceRevoked } from "../../shared/api-types.ts";
+import { DEVICE_ID_PATTERN } from "../../shared/limits.ts";
+import { devicePath, PATHS } from "../../shared/paths.ts";
 
-interface Device {
-  id: string;
-  email: string;
-  kind: string;
-  name: string;
-  hostname: string;
-  platform: string;
-  createdAt: number;
-  lastSeenAt: number;
-  revokedAt: number | null;
-}
-
-const DEVICE_ID = /^dev_[A-Za-z0-9_-]{1,64}$/;
 
 export function registerDevices(cli: CAC): void {
   cli
@@ -44,7 +34,7 @@ function signedIn(options: Options): Session {
 
 async function list(options: Options): Promise<void> {
   const session = signedIn(options);
-  const body = await edgeCall(() => session.client().request<{ devices: Device[]; current: string | null }>("/api/devices"));
+  const body = await edgeCall(() => session.client().request<DeviceList>(PATHS.devices));
   if (options.json) return out.json(body);
   const devices = body.devices.filter((d) => options.all || d.revokedAt === null);
   if (devices.length === 0) return out.line("No devices.");
@@ -66,9 +56,9 @@ async function list(options: Options): Promise<void> {
 
 async function revoke(id: string | undefined, options: Options): Promise<void> {
   if (!id) throw usageError("missing the device id", "Usage: outpost devices revoke <id> (ids come from `outpost devices`).");
-  if (!DEVICE_ID.test(id)) throw usageError(`${JSON.stringify(id)} is not a device id (they look like dev_…)`, "List them with `outpost devices`.");
+  if (!DEVICE_ID_PATTERN.test(id)) throw usageError(`${JSON.stringify(id)} is not a device id (they look like dev_…)`, "List them with `outpost devices`.");
   const session = signedIn(options);
-  const body = await edgeCall(() => session.client().request<{ device: Device }>(`/api/devices/${id}`, { method: "DELETE" }));
+  const body = await edgeCall(() => session.client().request<DeviceRevoked>(devicePath(id), { method: "DELETE" }));
   if (options.json) return out.json(body);
   const self = session.credentials?.device_id === id;
   out.line(`Revoked ${id}${body.device ? ` (${body.device.name} on ${body.device.hostname || "unknown host"})` : ""}.`);

@@ -7,7 +7,9 @@ import { EdgeClient, EdgeError } from "../lib/http.ts";
 import { out, relativeTime } from "../lib/output.ts";
 import { Session } from "../lib/session.ts";
 import { fetchHealth, fetchReady } from "./presence.ts";
-import type { Me } from "./auth.ts";
+import type { ReadyCheck } from "../../shared/api-types.ts";
+import type { Me } from "../../shared/identity.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 type Status = "ok" | "warn" | "fail" | "skip";
 interface Check {
@@ -96,7 +98,7 @@ async function edgeChecks(edge: EdgeTarget, creds: Credentials | null, add: (nam
     return;
   }
 
-  let originCheck: { ok: boolean; problems?: string[]; latencyMs?: number } | undefined;
+  let originCheck: ReadyCheck | undefined;
   try {
     const ready = await fetchReady(anon);
     originCheck = ready.checks.origin;
@@ -114,7 +116,7 @@ async function edgeChecks(edge: EdgeTarget, creds: Credentials | null, add: (nam
   if (!session.signedIn) add("token", "fail", `not signed in to ${edge.url}`, "Run `outpost login` (or set OUTPOST_TOKEN).");
   else {
     try {
-      const me = await session.client().request<Me>("/auth/me", { timeoutMs: 5000 });
+      const me = await session.client().request<Me>(PATHS.me, { timeoutMs: 5000 });
       const exp = session.expiresAt ?? me.expiresAt * 1000;
       const left = exp - Date.now();
       const source = session.source === "env" ? "OUTPOST_TOKEN" : "stored";

@@ -6,26 +6,9 @@ import { EdgeClient, EdgeError, edgeCall, readJson } from "../lib/http.ts";
 import { out, relativeTime, table } from "../lib/output.ts";
 import { Session } from "../lib/session.ts";
 import { USER_AGENT } from "../lib/version.ts";
-
-export interface PresenceSession {
-  id: string;
-  status: string;
-  alive?: boolean;
-  name?: string | null;
-  hostname?: string | null;
-  pid?: number | null;
-  startedAt?: string | null;
-  lastHeartbeat?: string | null;
-  expiresAt?: string | null;
-  exitCode?: number | null;
-  reason?: string | null;
-  [key: string]: unknown;
-}
-
-export interface Presence {
-  sessions: PresenceSession[];
-  origin?: { online: boolean; lastSeen: string | number | null };
-}
+import type { HealthReport, OriginState, PresenceList, ReadyReport, SessionView } from "../../shared/api-types.ts";
+import type { PresenceEvent, PresenceMessage } from "../../shared/events.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 export function registerPresence(cli: CAC): void {
   cli
@@ -54,15 +37,15 @@ function signedIn(options: Options): Session {
   return session;
 }
 
-const isLive = (s: PresenceSession) => s.alive ?? (s.status === "working" || s.status === "idle");
+const isLive = (s: SessionView) => s.alive;
 
-function when(value: string | number | null | undefined): string {
-  if (value === null || value === undefined) return "-";
-  const ms = typeof value === "number" ? (value < 1e12 ? value * 1000 : value) : Date.parse(value);
-  return Number.isFinite(ms) ? relativeTime(ms) : String(value);
+function when(value: string | null): string {
+  if (value === null) return "-";
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? relativeTime(ms) : value;
 }
 
-function sessionTable(list: PresenceSession[]): string {
+function sessionTable(list: SessionView[]): string {
   if (list.length === 0) return "No live sessions.";
   return table(
     ["ID", "NAME", "STATUS", "HOST", "PID", "STARTED", "LAST HEARTBEAT"],
@@ -78,34 +61,25 @@ function sessionTable(list: PresenceSession[]): string {
   );
 }
 
-function originLine(origin: Presence["origin"]): string {
+function originLine(origin: OriginState | undefined): string {
   if (!origin) return "origin: unknown";
   return `origin: ${origin.online ? out.paint("green", "online") : out.paint("red", "offline")}${origin.lastSeen ? `, last seen ${when(origin.lastSeen)}` : ""}`;
 }
 
 async function sessions(options: Options): Promise<void> {
   const session = signedIn(options);
-  const body = await edgeCall(() => session.client().request<Presence>("/api/presence"));
+  const body = await edgeCall(() => session.client().request<PresenceList>(PATHS.presence));
   if (options.json) return out.json(body);
-  out.line(sessionTable((body.sessions ?? []).filter((s) => options.all || isLive(s))));
+  out.line(sessionTable(body.sessions.filter((s) => options.all || isLive(s))));
   out.line(out.paint("dim", originLine(body.origin)));
 }
 
-interface WatchMessage {
-  type: string;
-  seq?: number;
-  sessions?: PresenceSession[];
-  origin?: Presence["origin"];
-  event?: Record<string, unknown>;
-}
-
 /** One line per event: "session_failed  build-42  exit 3 (exited with code 3)". */
-function describeEvent(event: Record<string, unknown> | undefined): string {
-  if (!event) return "event";
-  const data = (event.data ?? {}) as Record<string, unknown>;
-  const parts = [String(event.type ?? "event")];
-  if (event.sessionId) parts.push(String(event.sessionId));
-  if (typeof data.status === "string" && !String(event.type).endsWith(data.status)) parts.push(data.status);
+function describeEvent(event: PresenceEvent): string {
+  const data = event.data;
+  const parts: string[] = [event.type];
+  if (event.sessionId) parts.push(event.sessionId);
+  if (typeof data.status === "string" && !event.type.endsWith(data.status)) parts.push(data.status);
   if (typeof data.exitCode === "number") parts.push(`exit ${data.exitCode}`);
   if (typeof data.reason === "string") parts.push(`(${data.reason})`);
   return parts.join("  ");
@@ -123,7 +97,7 @@ async function watch(options: Options): Promise<void> {
   });
   for (;;) {
     const token = await session.accessToken();
-    const url = new URL("/api/presence/ws", session.edge.url);
+    const url = new URL(PATHS.presenceSocket, session.edge.url);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     if (after !== null) url.searchParams.set("after", String(after));
     const result = await new Promise<{ opened: boolean; code: number; reason: string }>((resolve) => {
@@ -136,9 +110,9 @@ async function watch(options: Options): Promise<void> {
         failures = 0;
       });
       ws.addEventListener("message", (ev) => {
-        let msg: WatchMessage;
+        let msg: PresenceMessage;
         try {
-          msg = JSON.parse(String(ev.data)) as WatchMessage;
+          msg = JSON.parse(String(ev.data)) as PresenceMessage;
         } catch {
           return;
         }
@@ -146,8 +120,8 @@ async function watch(options: Options): Promise<void> {
         if (options.json) return process.stdout.write(`${JSON.stringify(msg)}\n`);
         const time = new Date().toTimeString().slice(0, 8);
         if (msg.type === "snapshot") {
-          if ((msg as { reset?: boolean }).reset) out.line(out.paint("dim", "(missed too much while disconnected: fresh snapshot)"));
-          out.line(sessionTable((msg.sessions ?? []).filter((s) => options.all || isLive(s))));
+          if (msg.reset) out.line(out.paint("dim", "(missed too much while disconnected: fresh snapshot)"));
+          out.line(sessionTable(msg.sessions.filter((s) => options.all || isLive(s))));
           out.line(out.paint("dim", `${originLine(msg.origin)} (watching; Ctrl-C to stop)`));
         } else if (msg.type === "event") {
           out.line(`${out.paint("dim", time)}  ${describeEvent(msg.event)}`);
@@ -172,7 +146,7 @@ async function watch(options: Options): Promise<void> {
 
 async function classifyHandshakeFailure(session: Session): Promise<void> {
   try {
-    await session.client().request("/api/presence", { timeoutMs: 5000 });
+    await session.client().request(PATHS.presence, { timeoutMs: 5000 });
   } catch (err) {
     if (err instanceof EdgeError && (err.status === 401 || err.status === 403)) {
       throw authError(`the edge refused the presence stream: ${err.message}`);
@@ -183,30 +157,19 @@ async function classifyHandshakeFailure(session: Session): Promise<void> {
   }
 }
 
-interface Health {
-  status: string;
-  version?: string;
-  uptime?: number;
-  services?: Record<string, string>;
-}
-interface Ready {
-  ready: boolean;
-  checks: Record<string, { ok: boolean; problems?: string[]; latencyMs?: number }>;
-}
-
-export async function fetchHealth(client: EdgeClient): Promise<{ health: Health; date: string | null; rttMs: number }> {
+export async function fetchHealth(client: EdgeClient): Promise<{ health: HealthReport; date: string | null; rttMs: number }> {
   const started = Date.now();
-  const res = await client.fetch("/health", { auth: false, timeoutMs: 5000 });
+  const res = await client.fetch(PATHS.health, { auth: false, timeoutMs: 5000 });
   const rttMs = Date.now() - started;
   const date = res.headers.get("date");
-  const health = await edgeCall(() => readJson<Health>(res));
+  const health = await edgeCall(() => readJson<HealthReport>(res));
   return { health, date, rttMs };
 }
 
 /** /ready answers 503 with its usual body when not ready. */
-export async function fetchReady(client: EdgeClient): Promise<Ready> {
-  const res = await client.fetch("/ready", { auth: false, timeoutMs: 10_000 });
-  const body = (await res.json().catch(() => null)) as Ready | null;
+export async function fetchReady(client: EdgeClient): Promise<ReadyReport> {
+  const res = await client.fetch(PATHS.ready, { auth: false, timeoutMs: 10_000 });
+  const body = (await res.json().catch(() => null)) as ReadyReport | null;
   if (!body || typeof body.ready !== "boolean") throw new CliError(EXIT.EDGE, `/ready answered ${res.status} without a readiness report`);
   return body;
 }
@@ -216,11 +179,11 @@ async function status(options: Options): Promise<void> {
   const anon = new EdgeClient(session.edge.url);
   const { health, rttMs } = await fetchHealth(anon);
   const ready = await fetchReady(anon);
-  let presence: Presence | null = null;
+  let presence: PresenceList | null = null;
   let presenceError: string | null = null;
   if (session.signedIn) {
     try {
-      presence = await session.client().request<Presence>("/api/presence");
+      presence = await session.client().request<PresenceList>(PATHS.presence);
     } catch (err) {
       presenceError = err instanceof Error ? err.message : String(err);
     }
@@ -239,7 +202,7 @@ async function status(options: Options): Promise<void> {
   } else out.line(`sessions  ${out.paint("dim", `unknown (${presenceError})`)}`);
 }
 
-function problems(ready: Ready): string {
+function problems(ready: ReadyReport): string {
   return Object.entries(ready.checks)
     .filter(([, c]) => !c.ok)
     .map(([name, c]) => `${name}: ${(c.problems ?? ["failed"]).join(", ")}`)

@@ -6,7 +6,8 @@ import { basename } from "node:path";
 import type { CAC } from "cac";
 import { intOpt, stringOpt, type Options } from "../lib/args.ts";
 import { CliError, EXIT, authError, usageError } from "../lib/errors.ts";
-import { Heartbeater, SESSION_ID, type HeartbeatEvent, type SessionInfo } from "../lib/heartbeat.ts";
+import { Heartbeater, isSessionId, type HeartbeatEvent } from "../lib/heartbeat.ts";
+import type { HeartbeatEntry } from "../../shared/api-types.ts";
 import { out } from "../lib/output.ts";
 import { Session } from "../lib/session.ts";
 
@@ -41,7 +42,7 @@ export function registerRun(cli: CAC): void {
 function sessionIdOpt(raw: string | undefined): string {
   // Unique, not secret (node:crypto would cost `outpost run` ~2.5 MB of RSS): time, pid and randomness.
   if (raw === undefined) return `ses_${Date.now().toString(36)}${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  if (!SESSION_ID.test(raw)) {
+  if (!isSessionId(raw)) {
     throw usageError(`${JSON.stringify(raw)} is not a valid session id`, "Use 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit.");
   }
   return raw;
@@ -93,7 +94,7 @@ async function run(argv: string[], options: Options): Promise<void> {
     return;
   }
 
-  const info: SessionInfo = {
+  const info: HeartbeatEntry = {
     id,
     pid: child.pid,
     hostname: os.hostname(),

@@ -6,11 +6,11 @@ import type WsModule from "ws";
 import type { WebSocket as WsSocket } from "ws";
 import { debug, type EdgeClient } from "./http.ts";
 import { USER_AGENT } from "./version.ts";
-import { SESSION_ENDED, type AckResult, type AckStatus } from "../../shared/api-types.ts";
+import { SESSION_ENDED, type AckResult, type AgentAnswer, type AgentRequest } from "../../shared/api-types.ts";
+import { PATHS } from "../../shared/paths.ts";
 
-export { SESSION_ENDED };
-
-export type { AckResult, AckStatus };
+/** A request as the caller gives it: the socket numbers its messages itself. */
+type WithoutId<M> = M extends unknown ? Omit<M, "id"> : never;
 
 /** Why a message got no ack: the socket closed or timed out (send it over HTTP instead), or the edge refused it. */
 export class AgentSocketError extends Error {
@@ -97,42 +97,51 @@ export class AgentSocket {
       this.#connecting = false;
       return;
     }
-    const url = new URL("/api/presence/agent", this.#client.base);
+    const url = new URL(PATHS.agentSocket, this.#client.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const started = Date.now();
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, "user-agent": USER_AGENT }, handshakeTimeout: 5000, perMessageDeflate: false, generateMask });
     this.#ws = ws;
+    /** The HTTP status of a refused upgrade, from the response itself. */
+    let refusedWith: number | null = null;
+    ws.on("unexpected-response", (_req, res) => {
+      refusedWith = res.statusCode ?? 0;
+      res.resume();
+      // What ws does without this listener, minus the status parsed back out of its message.
+      ws.terminate();
+    });
     ws.on("open", () => {
       this.#connecting = false;
       this.#open = true;
-      debug(`GET /api/presence/agent -> 101 (${Date.now() - started} ms)`);
+      debug(`GET ${PATHS.agentSocket} -> 101 (${Date.now() - started} ms)`);
       if (this.#closed) ws.close(1000, "done");
     });
     ws.on("message", (data, isBinary) => {
       if (isBinary) return;
-      let msg: { type?: string; id?: unknown; results?: AckResult[]; message?: string };
+      let msg: AgentAnswer;
       try {
-        msg = JSON.parse(data.toString());
+        msg = JSON.parse(data.toString()) as AgentAnswer;
       } catch {
         return;
       }
-      const pending = typeof msg.id === "number" ? this.#pending.get(msg.id) : undefined;
+      const id = msg.id;
+      const pending = typeof id === "number" ? this.#pending.get(id) : undefined;
       if (!pending) return;
-      this.#pending.delete(msg.id as number);
+      this.#pending.delete(id as number);
       clearTimeout(pending.timer);
       if (msg.type === "ack" && Array.isArray(msg.results)) {
         this.#failures = 0;
         pending.resolve(msg.results);
-      } else pending.reject(new AgentSocketError(`the edge refused the message: ${msg.message ?? msg.type}`, true));
+      } else pending.reject(new AgentSocketError(`the edge refused the message: ${msg.type === "error" ? (msg.message ?? msg.type) : msg.type}`, true));
     });
     ws.on("error", (err) => {
-      const status = /Unexpected server response: (\d+)/.exec(err.message)?.[1];
-      if (status) debug(`GET /api/presence/agent -> ${status} (${Date.now() - started} ms)`);
+      const status = refusedWith;
+      if (status !== null) debug(`GET ${PATHS.agentSocket} -> ${status} (${Date.now() - started} ms)`);
       else debug(`agent socket error: ${err.message}`);
       // Signed out or the token has just ended: the next attempt gets a fresh one.
-      if (status === "401") this.#refresh = true;
+      if (status === 401) this.#refresh = true;
       // An edge without the agent socket (older, or a viewer's token): stop trying so often; HTTP carries the beats.
-      if (status && status !== "401" && status !== "429" && !status.startsWith("5")) this.#failures = Math.max(this.#failures, 16);
+      if (status !== null && status !== 401 && status !== 429 && !(status >= 500 && status < 600)) this.#failures = Math.max(this.#failures, 16);
     });
     ws.on("close", (code, reason) => {
       const wasOpen = this.#open;
@@ -163,7 +172,7 @@ export class AgentSocket {
   }
 
   /** Sends one message and waits for its answer; rejects (AgentSocketError) when the socket is not open or closes first. */
-  request(message: Record<string, unknown>, timeoutMs: number): Promise<AckResult[]> {
+  request(message: WithoutId<AgentRequest>, timeoutMs: number): Promise<AckResult[]> {
     const ws = this.#ws;
     if (!this.#open || !ws) return Promise.reject(new AgentSocketError("the agent socket is not open"));
     const id = ++this.#nextId;
@@ -175,7 +184,7 @@ export class AgentSocket {
         ws.terminate();
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
-      ws.send(JSON.stringify({ ...message, id }), (err) => {
+      ws.send(JSON.stringify({ ...message, id } satisfies AgentRequest), (err) => {
         if (!err) return;
         const pending = this.#pending.get(id);
         if (!pending) return;

@@ -2,25 +2,23 @@
 // the interval the edge asks for, capped exponential backoff with jitter while the edge is unreachable.
 // Beats go over the process's one agent WebSocket when it is open (a message costs the edge a twentieth of a request);
 // the first beat, and any beat while the socket is down, goes over HTTP, and the socket reconnects on its own.
-import { AgentSocket, type AckResult } from "./agent-socket.ts";
+import { AgentSocket } from "./agent-socket.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { EdgeError, debug, type EdgeClient } from "./http.ts";
-
-export interface SessionInfo {
-  id: string;
-  pid?: number;
-  hostname?: string;
-  /** ISO 8601. */
-  startedAt?: string;
-  status?: "working" | "idle";
-  name?: string;
-  meta?: Record<string, unknown>;
-}
-
-export interface EndReport {
-  exitCode?: number;
-  reason?: string;
-}
+import {
+  ACK_CODE,
+  type AckStatus,
+  type EndReport,
+  type HeartbeatAnswer,
+  type HeartbeatBatchAnswer,
+  type HeartbeatBatchBody,
+  type HeartbeatBatchEntry,
+  type HeartbeatBody,
+  type HeartbeatEntry,
+} from "../../shared/api-types.ts";
+import { ERROR_STATUS } from "../../shared/errors.ts";
+import { SESSION_ID_PATTERN } from "../../shared/limits.ts";
+import { heartbeatPath, PATHS } from "../../shared/paths.ts";
 
 /** What the loop tells its owner; each state change is reported once. */
 export type HeartbeatEvent =
@@ -38,18 +36,27 @@ export interface HeartbeaterOptions {
   socket?: boolean;
 }
 
-type BeatBody = { interval?: number; sessions?: { id: string; status: string; error?: { code: string; message: string; retryAfter?: number } }[] };
+type Refused = Extract<HeartbeatBatchEntry, { status: "rejected" }>;
+/** What one beat learned, over HTTP or the agent socket: the interval the edge asks for, and each session's answer. */
+type BeatBody = { interval?: number; sessions?: ({ id: string; status: "accepted" } | Refused)[] };
 
-/** The HTTP status the same answer would have had, for debug lines shaped like the HTTP ones. */
-const HTTP_STATUS: Record<AckResult["status"], number> = { accepted: 200, invalid: 400, forbidden: 403, not_found: 404, conflict: 409, rate_limited: 429 };
+/** The error code the HTTP routes would have answered with, for messages and debug lines shaped like theirs. */
+const codeOf = (status: AckStatus) => (status === "accepted" ? null : ACK_CODE[status]);
+const httpStatusOf = (status: AckStatus) => {
+  const code = codeOf(status);
+  return code === null ? 200 : ERROR_STATUS[code];
+};
 
-export const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** A session id the edge accepts that also starts with a letter or digit, so it cannot be taken for an option. */
+export function isSessionId(id: string): boolean {
+  return SESSION_ID_PATTERN.test(id) && /^[A-Za-z0-9]/.test(id);
+}
 const MIN_INTERVAL_S = 1;
 const MAX_INTERVAL_S = 300;
 
 export class Heartbeater {
   readonly #client: EdgeClient;
-  readonly #sessions = new Map<string, SessionInfo>();
+  readonly #sessions = new Map<string, HeartbeatEntry>();
   readonly #onEvent: (event: HeartbeatEvent) => void;
   readonly #backoffBaseMs: number;
   #interval: number;
@@ -75,11 +82,11 @@ export class Heartbeater {
     return this.#interval;
   }
 
-  add(session: SessionInfo): void {
+  add(session: HeartbeatEntry): void {
     this.#sessions.set(session.id, session);
   }
 
-  update(id: string, patch: Partial<SessionInfo>): void {
+  update(id: string, patch: Partial<HeartbeatEntry>): void {
     const s = this.#sessions.get(id);
     if (s) this.#sessions.set(id, { ...s, ...patch });
   }
@@ -112,16 +119,16 @@ export class Heartbeater {
       const started = Date.now();
       try {
         const [result] = await this.#socket.request({ type: "end", sessionId: id, ...report }, timeoutMs);
-        debug(`ws: DELETE /api/heartbeat/${encodeURIComponent(id)} -> ${result ? HTTP_STATUS[result.status] : "?"} (${Date.now() - started} ms, over the agent socket)`);
+        debug(`ws: DELETE ${heartbeatPath(id)} -> ${result ? httpStatusOf(result.status) : "?"} (${Date.now() - started} ms, over the agent socket)`);
         if (result?.status === "accepted") return null;
-        return new CliError(EXIT.EDGE, `the edge refused the end report: ${result?.message ?? result?.status ?? "no answer"} (${result?.status.toUpperCase() ?? "?"})`);
+        return new CliError(EXIT.EDGE, `the edge refused the end report: ${result?.message ?? result?.status ?? "no answer"} (${result ? codeOf(result.status) : "?"})`);
       } catch (err) {
         // Closed or silent: say it over HTTP instead.
         debug(`end report for ${id} over the agent socket failed (${err instanceof Error ? err.message : String(err)}); using HTTP`);
       }
     }
     try {
-      await this.#client.request(`/api/heartbeat/${encodeURIComponent(id)}`, { method: "DELETE", json: report, timeoutMs });
+      await this.#client.request(heartbeatPath(id), { method: "DELETE", json: report satisfies EndReport, timeoutMs });
       return null;
     } catch (err) {
       debug(`end report for ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -156,19 +163,20 @@ export class Heartbeater {
       if (body) {
         // Answered over the socket.
       } else if (sessions.length === 1) {
-        body = await this.#client.request(`/api/heartbeat/${encodeURIComponent(sessions[0]!.id)}`, { json: payload(sessions[0]!), timeoutMs: 5000 });
+        body = await this.#client.request<HeartbeatAnswer>(heartbeatPath(sessions[0]!.id), { json: payload(sessions[0]!), timeoutMs: 5000 });
       } else {
-        body = await this.#client.request("/api/heartbeat", { json: { sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) }, timeoutMs: 5000 });
+        const batch: HeartbeatBatchBody = { sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) };
+        body = await this.#client.request<HeartbeatBatchAnswer>(PATHS.heartbeat, { json: batch, timeoutMs: 5000 });
       }
       if (typeof body?.interval === "number" && Number.isFinite(body.interval)) {
         this.#interval = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, body.interval));
       }
       // A batch is answered per session: a refusal of one says nothing about the others.
-      const refused = (body?.sessions ?? []).filter((r) => r.status !== "accepted" && r.error?.code !== "RATE_LIMITED");
+      const refused = (body?.sessions ?? []).filter((r): r is Refused => r.status === "rejected" && r.error.code !== "RATE_LIMITED");
       for (const r of refused) {
         if (this.#refusedIds.has(r.id)) continue;
         this.#refusedIds.add(r.id);
-        this.#onEvent({ type: "rejected", error: new CliError(EXIT.EDGE, `the edge refused the heartbeat for ${r.id}: ${r.error?.message ?? r.status} (${r.error?.code ?? "?"})`) });
+        this.#onEvent({ type: "rejected", error: new CliError(EXIT.EDGE, `the edge refused the heartbeat for ${r.id}: ${r.error.message} (${r.error.code})`) });
       }
       for (const r of body?.sessions ?? []) if (r.status === "accepted") this.#refusedIds.delete(r.id);
       const recovered = this.#state === "down" || this.#state === "rejected";
@@ -182,26 +190,23 @@ export class Heartbeater {
   }
 
   /** One beat over the agent socket, answered per session in the shape of the HTTP batch answer. */
-  async #socketBeat(sessions: SessionInfo[]): Promise<BeatBody> {
+  async #socketBeat(sessions: HeartbeatEntry[]): Promise<BeatBody> {
     const started = Date.now();
     const results = await this.#socket!.request({ type: "heartbeat", sessions: sessions.map((s) => ({ id: s.id, ...payload(s) })) }, 5000);
     // The line an HTTP beat would have logged (one session: its own route and status; several: the batch route),
     // marked as sent over the socket.
-    const path = sessions.length === 1 ? `/api/heartbeat/${encodeURIComponent(sessions[0]!.id)}` : "/api/heartbeat";
-    const status = sessions.length === 1 && results[0] ? HTTP_STATUS[results[0].status] : 200;
+    const path = sessions.length === 1 ? heartbeatPath(sessions[0]!.id) : PATHS.heartbeat;
+    const status = sessions.length === 1 && results[0] ? httpStatusOf(results[0].status) : 200;
     debug(`ws: POST ${path} -> ${status} (${Date.now() - started} ms, over the agent socket)`);
     const interval = results.find((r) => typeof r.interval === "number")?.interval;
     return {
       ...(interval !== undefined ? { interval } : {}),
-      sessions: results.map((r) =>
-        r.status === "accepted"
+      sessions: results.map((r) => {
+        const code = codeOf(r.status);
+        return code === null
           ? { id: r.id ?? "", status: "accepted" }
-          : {
-              id: r.id ?? "",
-              status: "rejected",
-              error: { code: r.status.toUpperCase(), message: r.message ?? r.status, ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}) },
-            },
-      ),
+          : { id: r.id ?? "", status: "rejected", error: { code, message: r.message ?? r.status, ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}) } };
+      }),
     };
   }
 
@@ -239,7 +244,7 @@ export class Heartbeater {
   }
 }
 
-function payload(s: SessionInfo): Omit<SessionInfo, "id"> {
+function payload(s: HeartbeatEntry): HeartbeatBody {
   const { id: _id, ...rest } = s;
   return rest;
 }

@@ -1,5 +1,6 @@
 // The CLI's only network client: JSON requests to the edge, with timeouts, one refresh-and-retry on 401, and errors
 // mapped to exit codes. Tokens go in the Authorization header only and never into messages.
+import type { ErrorBody } from "../../shared/errors.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { request, type HttpResponse } from "./request.ts";
 import { USER_AGENT } from "./version.ts";
@@ -21,10 +22,12 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-/** An error answer from the edge in its standard shape {"error":{"code","message"}}. */
+/** An error answer from the edge in its standard shape (ErrorBody); decisions read `code` and `retryAfter`, never the message. */
 export class EdgeError extends Error {
   readonly status: number;
+  /** The body's error code (shared/errors.ts, or OAuth's), or HTTP_<status> when the body had none. */
   readonly code: string;
+  /** The Retry-After header in seconds (rate limits, and the device login's polling interval). */
   readonly retryAfter: number | null;
 
   constructor(status: number, code: string, message: string, retryAfter: number | null) {
@@ -113,11 +116,17 @@ export async function readJson<T>(res: HttpResponse): Promise<T> {
     if (data === null && text) throw new CliError(EXIT.EDGE, `the edge answered ${res.status} with something that is not JSON`, { hint: "Is --url the Outpost edge?" });
     return data as T;
   }
-  const error = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  // Checked field by field: a proxy in front of the edge may answer anything.
+  const error = (data as { error?: Partial<ErrorBody["error"]> } | null)?.error;
   const code = typeof error?.code === "string" ? error.code : `HTTP_${res.status}`;
   const message = typeof error?.message === "string" ? error.message : `the edge answered ${res.status} ${res.statusText}`.trim();
-  const retry = Number(res.headers.get("retry-after"));
-  throw new EdgeError(res.status, code, message, Number.isFinite(retry) && retry >= 0 ? retry : null);
+  throw new EdgeError(res.status, code, message, retryAfter(res.headers.get("retry-after")));
+}
+
+/** Retry-After in seconds; null when absent or not a number of seconds (the edge never sends a date). */
+function retryAfter(header: string | null): number | null {
+  const seconds = header === null || header.trim() === "" ? NaN : Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
 }
 
 /** An EdgeError as the CLI reports it. */

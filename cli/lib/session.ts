@@ -4,17 +4,11 @@ import { readCredentials, requireEdge, withCredentialsLock, writeCredentials, ty
 import { EdgeClient, EdgeError, debug, readJson, unreachable, type TokenSource } from "./http.ts";
 import { request, type HttpResponse } from "./request.ts";
 import { USER_AGENT } from "./version.ts";
+import type { TokenResponse } from "../../shared/identity.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 /** Refresh when the access token has less than this left. */
 export const REFRESH_MARGIN_MS = 2 * 60 * 1000;
-
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  refresh_token: string;
-  device_id: string;
-}
 
 export class Session implements TokenSource {
   readonly edge: EdgeTarget;
@@ -135,7 +129,7 @@ async function refreshOutpost(url: string, creds: Credentials): Promise<Credenti
   const client = new EdgeClient(url);
   let tokens: TokenResponse;
   try {
-    tokens = await client.request<TokenResponse>("/auth/device/token", {
+    tokens = await client.request<TokenResponse>(PATHS.deviceToken, {
       auth: false,
       form: { grant_type: "refresh_token", refresh_token: creds.refresh_token },
     });

@@ -1,11 +1,13 @@
 // /api/sessions: agent sessions. Their status and timeline come from the edge's presence events; names and projects from here.
 import { Hono } from "hono";
 import type { SQLInputValue } from "node:sqlite";
-import { newId, sessionJson, type TimelineEntry } from "../store.ts";
+import { SESSION_STATUSES as PRESENCE_STATUSES } from "../../shared/api-types.ts";
+import { SESSION_NAME_MAX } from "../../shared/limits.ts";
+import { newId, sessionJson, type OriginTimelineEntry as TimelineEntry } from "../store.ts";
 import { ApiError, checkId, invalid, notFound, oneOf, onlyFields, paging, readJson, requireWriter, text, type OriginVars } from "./validate.ts";
 
 /** pending: created here, not yet seen by the edge. The rest are the edge's presence statuses. */
-export const SESSION_STATUSES = ["pending", "working", "idle", "ended", "failed"] as const;
+export const SESSION_STATUSES = ["pending", ...PRESENCE_STATUSES] as const;
 const CREATE_FIELDS = ["id", "name", "projectId"] as const;
 const UPDATE_FIELDS = ["name", "projectId"] as const;
 
@@ -42,7 +44,7 @@ sessions.post("/", async (c) => {
   refuseStatus(body);
   onlyFields(body, CREATE_FIELDS);
   const id = body.id === undefined ? newId("ses") : checkId(body.id, "id");
-  const name = text(body, "name", { max: 200, nullable: true }) ?? null;
+  const name = text(body, "name", { max: SESSION_NAME_MAX, nullable: true }) ?? null;
   const projectId = body.projectId === undefined || body.projectId === null ? null : checkId(body.projectId, "projectId");
   const store = c.get("store");
   const now = Date.now();
@@ -84,7 +86,7 @@ sessions.patch("/:id", async (c) => {
   const body = await readJson(c);
   refuseStatus(body);
   onlyFields(body, UPDATE_FIELDS);
-  const name = text(body, "name", { max: 200, nullable: true });
+  const name = text(body, "name", { max: SESSION_NAME_MAX, nullable: true });
   const projectId = body.projectId === undefined ? undefined : body.projectId === null ? null : checkId(body.projectId, "projectId");
   if (name === undefined && projectId === undefined) throw invalid(`Nothing to change: give ${UPDATE_FIELDS.join(" or ")}.`);
   const store = c.get("store");

@@ -1,5 +1,6 @@
 // Request validation for the built-in API: JSON bodies, typed fields, list paging, and the errors they raise.
 import type { Context } from "hono";
+import { SESSION_ID_PATTERN } from "../../shared/limits.ts";
 import type { OutpostIdentity } from "../verify.ts";
 import type { Store } from "../store.ts";
 
@@ -84,7 +85,8 @@ export function oneOf<T extends string>(body: Record<string, unknown>, field: st
   return value as T;
 }
 
-const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Every id follows the edge's session-id rule: a session created here must be able to beat there under its id. */
+const ID = SESSION_ID_PATTERN;
 
 /** An id given by the client (path parameter or field): 1–128 of A-Z a-z 0-9 . _ : - */
 export function checkId(value: unknown, field: string): string {

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { accessToken, renewAfterRefusal } from "./auth.ts";
 import { noteServerDate } from "./lib.ts";
+import type { ErrorBody } from "../../shared/errors.ts";
 
 export class ApiError extends Error {
   readonly status: number;
@@ -66,7 +67,8 @@ export async function api<T>(path: string, options: CallOptions = {}): Promise<T
       body = null;
     }
     if (!res.ok) {
-      const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+      // Whatever answered may not be the edge (a captive portal, a proxy): every field may be missing.
+      const error = (body as { error?: Partial<ErrorBody["error"]> } | null)?.error;
       throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `The edge answered ${res.status}.`);
     }
     return body as T;

@@ -1,9 +1,9 @@
 // Who is signed in: the Outpost refresh cookie or Supabase Auth; access tokens live only in memory and are renewed silently.
 import { navigate, noteServerDate, Store } from "./lib.ts";
 import type { SupabaseAuth } from "./supabase.ts";
-
-export type Provider = "outpost" | "supabase";
-export type Role = "owner" | "member" | "viewer";
+import type { ErrorBody } from "../../shared/errors.ts";
+import type { BrowserSession, Me, OpenIdConfiguration, Provider, Role } from "../../shared/identity.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 export interface EdgeConfig {
   provider: Provider;
@@ -37,14 +37,6 @@ let refreshing: Promise<boolean> | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
 let supabase: SupabaseAuth | null = null;
 
-interface SessionBody {
-  access_token: string;
-  expires_in: number;
-  email: string;
-  role: Role;
-  device_id?: string;
-}
-
 async function post(path: string, init: RequestInit = {}): Promise<Response> {
   const res = await fetch(path, { method: "POST", credentials: "same-origin", redirect: "manual", cache: "no-store", ...init });
   noteServerDate(res.headers.get("date"));
@@ -52,9 +44,9 @@ async function post(path: string, init: RequestInit = {}): Promise<Response> {
 }
 
 async function loadConfig(): Promise<EdgeConfig> {
-  const res = await fetch("/.well-known/openid-configuration", { redirect: "manual", cache: "no-store" });
+  const res = await fetch(PATHS.openidConfiguration, { redirect: "manual", cache: "no-store" });
   if (!res.ok) throw new Error(`The edge answered ${res.status}.`);
-  const body = (await res.json()) as { auth_provider?: string; supabase_url?: string; supabase_anon_key?: string };
+  const body = (await res.json()) as Partial<OpenIdConfiguration>;
   return {
     provider: body.auth_provider === "supabase" ? "supabase" : "outpost",
     supabaseUrl: body.supabase_url ?? null,
@@ -62,7 +54,7 @@ async function loadConfig(): Promise<EdgeConfig> {
   };
 }
 
-function adoptOutpost(body: SessionBody): void {
+function adoptOutpost(body: BrowserSession): void {
   token = { value: body.access_token, expiresAt: Date.now() + body.expires_in * 1000 };
   scheduleRenew(Math.max(5, body.expires_in - REFRESH_EARLY_S));
   auth.set({ status: "signed-in", config: config!, user: { email: body.email, role: body.role, via: "outpost", deviceId: body.device_id ?? null } });
@@ -86,9 +78,9 @@ function scheduleRenew(seconds: number): void {
 function renewOutpost(): Promise<boolean> {
   refreshing ??= (async () => {
     const run = async () => {
-      const res = await post("/auth/refresh");
+      const res = await post(PATHS.refresh);
       if (!res.ok) return false;
-      adoptOutpost((await res.json()) as SessionBody);
+      adoptOutpost((await res.json()) as BrowserSession);
       return true;
     };
     try {
@@ -123,12 +115,12 @@ export async function boot(): Promise<void> {
 /** Redeems a single-use enrollment token; returns an error message, or null when signed in. */
 export async function enroll(enrollmentToken: string): Promise<string | null> {
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(enrollmentToken)) return "That is not an enrollment link.";
-  const res = await post("/auth/enroll", { headers: { authorization: `Bearer ${enrollmentToken}` } });
+  const res = await post(PATHS.enroll, { headers: { authorization: `Bearer ${enrollmentToken}` } });
   if (res.ok) {
-    adoptOutpost((await res.json()) as SessionBody);
+    adoptOutpost((await res.json()) as BrowserSession);
     return null;
   }
-  const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+  const body = (await res.json().catch(() => null)) as Partial<ErrorBody> | null;
   return res.status === 401
     ? "This enrollment link has expired or was already used. Ask an owner for a new one."
     : (body?.error?.message ?? `Enrollment failed (${res.status}).`);
@@ -171,13 +163,13 @@ export async function adoptSupabase(): Promise<boolean> {
   const sb = await supabaseAuth();
   const access = await sb.accessToken();
   if (!access) return false;
-  const res = await fetch("/auth/me", { headers: { authorization: `Bearer ${access}` }, redirect: "manual", cache: "no-store" });
+  const res = await fetch(PATHS.me, { headers: { authorization: `Bearer ${access}` }, redirect: "manual", cache: "no-store" });
   if (!res.ok) {
     await sb.signOut();
     signedOut(res.status === 403 ? "This account is not allowed on this gateway." : "Sign-in failed; try again.");
     return true;
   }
-  const me = (await res.json()) as { email: string; role: Role; deviceId: string | null };
+  const me = (await res.json()) as Me;
   auth.set({ status: "signed-in", config: config!, user: { email: me.email, role: me.role, via: "supabase", deviceId: me.deviceId } });
   const back = sessionStorage.getItem(RETURN_KEY);
   sessionStorage.removeItem(RETURN_KEY);
@@ -210,6 +202,6 @@ export async function renewAfterRefusal(): Promise<boolean> {
 
 export async function signOut(): Promise<void> {
   if (currentVia() === "supabase") await supabase?.signOut();
-  else await post("/auth/logout").catch(() => undefined);
+  else await post(PATHS.logout).catch(() => undefined);
   signedOut();
 }

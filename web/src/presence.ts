@@ -1,18 +1,10 @@
 // The live presence feed: a ticket-opened WebSocket that resumes from the last seq and reconnects with backoff.
 import { api, ApiError } from "./api.ts";
 import { Store } from "./lib.ts";
-import { SESSION_ENDED, type OriginState, type SessionStatus, type SessionView } from "../../shared/api-types.ts";
-
-export type { OriginState, SessionStatus, SessionView };
-
-interface PresenceEvent {
-  id: string;
-  seq: number;
-  type: string;
-  sessionId: string | null;
-  at: string;
-  data: Record<string, unknown>;
-}
+import { SESSION_ENDED, type OriginState, type SessionView } from "../../shared/api-types.ts";
+import { DISCONNECTED, type PresenceEvent, type PresenceMessage } from "../../shared/events.ts";
+import type { WsTicket } from "../../shared/identity.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 /** A session that stopped badly while the app was open: shown until dismissed. */
 export interface Alert {
@@ -35,7 +27,6 @@ export interface FeedState {
   alerts: Alert[];
 }
 
-const WS_PATH = "/api/presence/ws";
 const PING_EVERY_MS = 20_000;
 const SILENCE_LIMIT_MS = 45_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -43,7 +34,7 @@ const MAX_BACKOFF_MS = 30_000;
 const initial: FeedState = { sessions: new Map(), origin: null, seq: null, link: "stopped", retryAt: null, alerts: [] };
 
 export function isExpired(s: SessionView): boolean {
-  return s.status === "failed" && s.reason === "agent_disconnected";
+  return s.status === "failed" && s.reason === DISCONNECTED;
 }
 
 class PresenceFeed {
@@ -98,7 +89,7 @@ class PresenceFeed {
     let ticket: string;
     this.#pending = true;
     try {
-      ({ ticket } = await api<{ ticket: string }>("/auth/ws-ticket", { method: "POST", body: { path: WS_PATH } }));
+      ({ ticket } = await api<WsTicket>(PATHS.wsTicket, { method: "POST", body: { path: PATHS.presenceSocket } }));
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.stop();
       return this.#scheduleRetry();
@@ -106,7 +97,7 @@ class PresenceFeed {
       this.#pending = false;
     }
     if (!this.#running || this.#ws) return;
-    const url = new URL(WS_PATH, location.href);
+    const url = new URL(PATHS.presenceSocket, location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("ticket", ticket);
     const seq = this.state.get().seq;
@@ -166,9 +157,9 @@ class PresenceFeed {
   }
 
   #receive(raw: string): void {
-    let msg: { type?: string; seq?: number; sessions?: SessionView[]; origin?: OriginState; event?: PresenceEvent };
+    let msg: PresenceMessage;
     try {
-      msg = JSON.parse(raw) as typeof msg;
+      msg = JSON.parse(raw) as PresenceMessage;
     } catch {
       return;
     }

@@ -3,7 +3,8 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { auth, signOut } from "./auth.ts";
 import { ago, location$, stamp, useStore } from "./lib.ts";
-import { isExpired, type SessionView } from "./presence.ts";
+import { isExpired } from "./presence.ts";
+import type { SessionView } from "../../shared/api-types.ts";
 
 const NAV = [
   { href: "/", label: "Sessions" },

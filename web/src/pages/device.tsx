@@ -3,18 +3,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, errorMessage } from "../api.ts";
 import { hashParam, location$, platformName, stamp, useNow, useStore } from "../lib.ts";
 import { Details, Frame, Notice, Spinner, When } from "../ui.tsx";
-
-interface LoginRequest {
-  userCode: string;
-  clientName: string;
-  hostname: string;
-  platform: string;
-  arch: string;
-  ip: string;
-  location: string;
-  createdAt: number;
-  expiresAt: number;
-}
+import type { LoginLookup, LoginRequest } from "../../../shared/identity.ts";
+import { PATHS } from "../../../shared/paths.ts";
 
 type Step =
   | { step: "enter"; error?: string; code?: string }
@@ -74,7 +64,7 @@ export function DevicePage() {
   useEffect(() => {
     if (state.step !== "looking") return;
     let cancelled = false;
-    api<{ request: LoginRequest }>("/auth/device/lookup", { method: "POST", body: { user_code: state.code } }).then(
+    api<LoginLookup>(PATHS.deviceLookup, { method: "POST", body: { user_code: state.code } }).then(
       ({ request }) => !cancelled && setState({ step: "review", request }),
       (err) => !cancelled && setState({ step: "enter", error: lookupError(err), code: state.code }),
     );
@@ -86,7 +76,7 @@ export function DevicePage() {
   const decide = async (request: LoginRequest, decision: "approve" | "deny") => {
     setState({ step: "deciding", request, decision });
     try {
-      await api("/auth/device/approve", { method: "POST", body: { user_code: request.userCode, decision } });
+      await api(PATHS.deviceApprove, { method: "POST", body: { user_code: request.userCode, decision } });
       setState({ step: "done", request, approved: decision === "approve" });
     } catch (err) {
       setState({ step: "review", request, error: errorMessage(err) });

@@ -4,11 +4,11 @@ import { api, errorMessage, useApi } from "../api.ts";
 import { auth, signOut } from "../auth.ts";
 import { platformName, useNow, useStore } from "../lib.ts";
 import { Badge, Frame, Notice, Spinner, When } from "../ui.tsx";
-import type { DeviceRecord } from "../../../shared/api-types.ts";
+import type { DeviceList, DeviceRecord } from "../../../shared/api-types.ts";
+import type { EnrollLink } from "../../../shared/identity.ts";
+import { devicePath, PATHS } from "../../../shared/paths.ts";
 
-type Device = DeviceRecord;
-
-function DeviceRow(props: { d: Device; current: boolean; canRevoke: boolean; showOwner: boolean; now: number; onRevoked: () => void }) {
+function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolean; showOwner: boolean; now: number; onRevoked: () => void }) {
   const { d, now } = props;
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -18,7 +18,7 @@ function DeviceRow(props: { d: Device; current: boolean; canRevoke: boolean; sho
     setBusy(true);
     setError(null);
     try {
-      await api(`/api/devices/${encodeURIComponent(d.id)}`, { method: "DELETE" });
+      await api(devicePath(d.id), { method: "DELETE" });
       if (props.current) return void signOut();
       props.onRevoked();
     } catch (err) {
@@ -71,7 +71,7 @@ function InviteForm() {
     e.preventDefault();
     setResult(null);
     try {
-      setResult(await api<{ url: string }>("/api/enroll-links", { method: "POST", body: { email } }));
+      setResult(await api<EnrollLink>(PATHS.enrollLinks, { method: "POST", body: { email } }));
     } catch (err) {
       setResult({ error: errorMessage(err) });
     }
@@ -95,13 +95,13 @@ export function DevicesPage() {
   const state = useStore(auth);
   const now = useNow(10_000);
   const [version, setVersion] = useState(0);
-  const [result, reload] = useApi<{ devices: Device[]; current: string | null }>("/api/devices", version);
+  const [result, reload] = useApi<DeviceList>(PATHS.devices, version);
   const user = state.status === "signed-in" ? state.user : null;
   const owner = user?.role === "owner";
   const list = result.data?.devices ?? [];
   const active = list.filter((d) => !d.revokedAt);
   const revoked = list.filter((d) => d.revokedAt);
-  const row = (d: Device) => (
+  const row = (d: DeviceRecord) => (
     <DeviceRow
       key={d.id}
       d={d}

@@ -1,6 +1,7 @@
 // Home: whether the laptop's origin is online, and every agent session live, with expiries and failures standing out.
 import { ago, duration, useNow, useStore } from "../lib.ts";
-import { feed, type FeedState, type SessionView } from "../presence.ts";
+import { feed, type FeedState } from "../presence.ts";
+import { isActive, type SessionView } from "../../../shared/api-types.ts";
 import { Badge, Frame, Notice, sessionTone, Spinner, When } from "../ui.tsx";
 
 function OriginCard(props: { state: FeedState; now: number }) {
@@ -55,7 +56,7 @@ function LinkStatus(props: { state: FeedState; now: number }) {
 function SessionCard(props: { s: SessionView; now: number }) {
   const { s, now } = props;
   const tone = sessionTone(s, now);
-  const active = s.status === "working" || s.status === "idle";
+  const active = isActive(s.status);
   const left = s.expiresAt ? Date.parse(s.expiresAt) - now : null;
   return (
     <li class={`card session ${tone.tone}`} data-testid="session" data-session={s.id} data-status={tone.key}>
@@ -88,7 +89,7 @@ function SessionCard(props: { s: SessionView; now: number }) {
 }
 
 function order(a: SessionView, b: SessionView): number {
-  const rank = (s: SessionView) => (s.status === "working" || s.status === "idle" ? 0 : s.status === "failed" ? 1 : 2);
+  const rank = (s: SessionView) => (isActive(s.status) ? 0 : s.status === "failed" ? 1 : 2);
   return rank(a) - rank(b) || Date.parse(b.endedAt ?? b.lastHeartbeat) - Date.parse(a.endedAt ?? a.lastHeartbeat);
 }
 
@@ -96,8 +97,8 @@ export function Home() {
   const state = useStore(feed.state);
   const now = useNow(1000);
   const sessions = [...state.sessions.values()].sort(order);
-  const live = sessions.filter((s) => s.status === "working" || s.status === "idle");
-  const stopped = sessions.filter((s) => !(s.status === "working" || s.status === "idle"));
+  const live = sessions.filter((s) => isActive(s.status));
+  const stopped = sessions.filter((s) => !isActive(s.status));
   return (
     <Frame title="Sessions">
       <div class="status-row">

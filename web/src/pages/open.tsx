@@ -3,6 +3,8 @@ import { useState } from "preact/hooks";
 import { api, errorMessage } from "../api.ts";
 import { duration, hashParam, location$, navigate, useNow, useStore } from "../lib.ts";
 import { Frame, Notice } from "../ui.tsx";
+import type { ScopedAccess } from "../../../shared/identity.ts";
+import { PATHS } from "../../../shared/paths.ts";
 
 const TTLS = [
   { seconds: 300, label: "5 minutes" },
@@ -37,7 +39,7 @@ export function OpenPage() {
     setError(null);
     const wanted = cleanPrefix(prefix);
     try {
-      const res = await api<{ url: string; prefix: string; expires_in: number }>("/auth/scoped", {
+      const res = await api<ScopedAccess>(PATHS.scoped, {
         method: "POST",
         body: { prefix: wanted, ttl_seconds: ttl },
       });

@@ -1,23 +1,13 @@
 // One agent session: its details and its timeline of events, refreshed whenever the live feed reports a change to it.
 import { useApi } from "../api.ts";
 import { stamp, useNow, useStore } from "../lib.ts";
-import { feed, type SessionView } from "../presence.ts";
+import { feed } from "../presence.ts";
 import { Badge, Details, Frame, Notice, sessionTone, Spinner, When } from "../ui.tsx";
+import { isActive, type SessionLookup, type SessionView } from "../../../shared/api-types.ts";
+import { DISCONNECTED, type TimelineEntry, type TimelineEvent } from "../../../shared/events.ts";
+import { heartbeatPath } from "../../../shared/paths.ts";
 
-interface TimelineEntry {
-  at: string;
-  event: string;
-  status: string;
-  reason?: string;
-  exitCode?: number;
-}
-
-interface SessionDetail {
-  alive: boolean;
-  data: (SessionView & { meta: Record<string, unknown> | null; timeline: TimelineEntry[] }) | null;
-}
-
-const EVENT_LABEL: Record<string, string> = {
+const EVENT_LABEL: Record<TimelineEvent, string> = {
   online: "Came online",
   reconnected: "Reconnected",
   working: "Working",
@@ -30,7 +20,7 @@ const EVENT_LABEL: Record<string, string> = {
 
 function reasonText(reason: string | null | undefined): string {
   if (!reason) return "";
-  return reason === "agent_disconnected" ? "the agent stopped sending heartbeats" : reason;
+  return reason === DISCONNECTED ? "the agent stopped sending heartbeats" : reason;
 }
 
 function Timeline(props: { entries: TimelineEntry[] }) {
@@ -63,7 +53,7 @@ export function SessionPage(props: { id: string }) {
   const live = useStore(feed.state).sessions.get(props.id);
   // The feed's copy changes on every event for this session: reload the timeline then.
   const version = live ? `${live.status}|${live.name}|${live.endedAt ?? ""}` : "";
-  const [result, reload] = useApi<SessionDetail>(`/api/heartbeat/${encodeURIComponent(props.id)}`, version);
+  const [result, reload] = useApi<SessionLookup>(heartbeatPath(props.id), version);
   const detail = result.data?.data ?? null;
   const s: SessionView | null = live ?? detail;
   const title = s?.name || props.id;
@@ -86,7 +76,7 @@ export function SessionPage(props: { id: string }) {
     );
   }
   const tone = sessionTone(s, now);
-  const active = s.status === "working" || s.status === "idle";
+  const active = isActive(s.status);
   return (
     <Frame title={title}>
       <p class="back"><a href="/">← All sessions</a></p>
