@@ -2,10 +2,8 @@
 // the one parser for each part, used by the Worker for HTTP bodies and by the hub for socket messages.
 import { OutpostError } from "./errors.ts";
 import { stringField } from "./fields.ts";
-import type { ActiveStatus } from "./api-types.ts";
-
-/** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
-export type Meta = { [key: string]: string | number | boolean | null | object };
+import type { ActiveStatus, SessionMeta } from "./api-types.ts";
+import { HOSTNAME_MAX, SESSION_ID_PATTERN, SESSION_NAME_MAX } from "./limits.ts";
 
 /** A heartbeat after validation: absent fields leave the stored values alone. */
 export interface HeartbeatInput {
@@ -16,7 +14,7 @@ export interface HeartbeatInput {
   startedAt?: number;
   status?: ActiveStatus;
   name?: string;
-  meta?: Meta;
+  meta?: SessionMeta;
 }
 
 /** What an end report says about the exit; both optional. */
@@ -29,7 +27,6 @@ export interface ExitReport {
 export const HEARTBEAT_BODY_CAP = 8 * 1024;
 export const BATCH_BODY_CAP = 64 * 1024;
 export const MAX_BATCH = 100;
-const SESSION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const EPOCH_MS_MIN = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -43,7 +40,7 @@ export function byteLength(text: string): number {
 }
 
 export function sessionId(raw: unknown, where = "The session id"): string {
-  if (typeof raw !== "string" || !SESSION_ID.test(raw)) {
+  if (typeof raw !== "string" || !SESSION_ID_PATTERN.test(raw)) {
     throw bad(`${where} must be 1 to 128 characters from A-Z a-z 0-9 . _ : -`);
   }
   return raw;
@@ -63,8 +60,8 @@ export function parseHeartbeat(fields: Record<string, unknown>, id: string, now:
     }
     input.pid = pid;
   }
-  if (present(fields, "hostname")) input.hostname = stringField(fields, "hostname", 255);
-  if (present(fields, "name")) input.name = stringField(fields, "name", 200);
+  if (present(fields, "hostname")) input.hostname = stringField(fields, "hostname", HOSTNAME_MAX);
+  if (present(fields, "name")) input.name = stringField(fields, "name", SESSION_NAME_MAX);
   if (present(fields, "startedAt")) input.startedAt = startedAt(fields.startedAt, now, where);
   if (present(fields, "status")) {
     if (fields.status !== "working" && fields.status !== "idle") throw bad(`${where}"status" must be "working" or "idle".`);
@@ -75,7 +72,7 @@ export function parseHeartbeat(fields: Record<string, unknown>, id: string, now:
     if (typeof meta !== "object" || Array.isArray(meta) || byteLength(JSON.stringify(meta)) > HEARTBEAT_BODY_CAP) {
       throw bad(`${where}"meta" must be a JSON object of at most ${HEARTBEAT_BODY_CAP} bytes.`);
     }
-    input.meta = meta as Meta;
+    input.meta = meta as SessionMeta;
   }
   return input;
 }

@@ -1,6 +1,7 @@
 // The Outpost edge Worker: health, identity, CORS, guards, and the authenticated proxy to the origin.
 import { Hono } from "hono";
 import { errorBody } from "../shared/errors.ts";
+import { PATHS } from "../shared/paths.ts";
 import { errorResponse } from "./errors.ts";
 import { edgeCors } from "./middleware/cors.ts";
 import { guard } from "./middleware/guard.ts";
@@ -25,13 +26,13 @@ app.use(guard());
 app.route("/", health); // /health, /ready
 app.route("/.well-known", wellKnown);
 app.route("/auth", authRoutes);
-app.route("/auth/scoped", scopedAccess);
+app.route(PATHS.scoped, scopedAccess);
 // Edge-owned /api routes come before the proxy's catch-all.
-app.route("/api/devices", devices);
-app.route("/api/enroll-links", enrollLinks);
-app.route("/api/access", access);
-app.route("/api/heartbeat", heartbeat);
-app.route("/api/presence", presence);
+app.route(PATHS.devices, devices);
+app.route(PATHS.enrollLinks, enrollLinks);
+app.route(PATHS.access, access);
+app.route(PATHS.heartbeat, heartbeat);
+app.route(PATHS.presence, presence);
 app.route("/assets", assets);
 app.route("/", gateway);
 

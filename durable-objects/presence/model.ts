@@ -1,20 +1,16 @@
 // The presence hub's shared vocabulary: session and event shapes, limits, and how a stored session is shown.
 
-import type { ActiveStatus, OriginState, SessionStatus, SessionView } from "../../shared/api-types.ts";
-import type { HeartbeatInput, Meta } from "../../shared/presence.ts";
+import { isActive, type ActiveStatus, type OriginState, type SessionMeta as Meta, type SessionStatus, type SessionView } from "../../shared/api-types.ts";
+import { DISCONNECTED, TIMELINE_MAX, type PresenceEvent, type PresenceEventType as EventType, type TimelineEntry } from "../../shared/events.ts";
 
-export type { ActiveStatus, HeartbeatInput, Meta, OriginState, SessionStatus, SessionView };
-
-export const ACTIVE_STATUSES: readonly string[] = ["working", "idle"];
-/** The one failure a later heartbeat may undo: the agent was unreachable (laptop asleep), not finished. */
-export const DISCONNECTED = "agent_disconnected";
+export { DISCONNECTED, TIMELINE_MAX, isActive };
+export type { ActiveStatus, EventType, Meta, OriginState, PresenceEvent, SessionStatus, SessionView, TimelineEntry };
+export type { HeartbeatInput } from "../../shared/presence.ts";
 
 /** More than one heartbeat per second for a session is refused. */
 export const MIN_BEAT_GAP_MS = 1000;
 /** Live sessions one user may hold; an agent spawning ids in a loop stops here instead of filling storage. */
 export const MAX_LIVE_SESSIONS_PER_OWNER = 1000;
-/** Timeline entries kept per session (the newest). */
-export const TIMELINE_MAX = 50;
 /** The resumable event log: 24 hours or the last 10,000 events, whichever is shorter. */
 export const LOG_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 export const LOG_MAX_EVENTS = 10_000;
@@ -26,24 +22,6 @@ export const PROBE_EVERY_MS = 30_000;
 export const OUTBOX_BATCH = 100;
 export const OUTBOX_MAX_BACKOFF_MS = 60_000;
 
-export type EventType =
-  | "session_online"
-  | "session_updated"
-  | "session_expired"
-  | "session_ended"
-  | "session_failed"
-  | "origin_online"
-  | "origin_offline";
-
-/** One event as phones and the origin see it; `id` is stable across retries, so receivers can deduplicate. */
-export interface PresenceEvent {
-  id: string;
-  seq: number;
-  type: EventType;
-  sessionId: string | null;
-  at: string;
-  data: Record<string, unknown>;
-}
 
 export interface Caller {
   sub: string;
@@ -53,13 +31,6 @@ export interface Caller {
 export type Refusal = { code: "FORBIDDEN" | "RATE_LIMITED" | "CONFLICT" | "NOT_FOUND"; message: string; retryAfter?: number };
 export type HeartbeatResult = ({ ok: true; expiresAt: number } | ({ ok: false } & Refusal)) & { id: string };
 
-export interface TimelineEntry {
-  at: string;
-  event: string;
-  status: SessionStatus;
-  reason?: string;
-  exitCode?: number;
-}
 
 /** A sessions row, with the JSON columns parsed. */
 export interface SessionRecord {
@@ -87,9 +58,6 @@ export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function isActive(status: string): status is ActiveStatus {
-  return ACTIVE_STATUSES.includes(status);
-}
 
 /**
  * `beat` is the last real heartbeat the hub's memory knows of; `seen` is what expiry counts from, which after a cold

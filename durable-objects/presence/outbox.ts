@@ -5,8 +5,9 @@ import { mintOwn } from "../../worker/auth/tokens.ts";
 import { getConfig } from "../../worker/config.ts";
 import { OUTBOX_BATCH, OUTBOX_MAX_BACKOFF_MS } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
+import { EDGE_ROLE, EDGE_SUBJECT, EVENTS_PATH } from "../../shared/events.ts";
+import { PATHS } from "../../shared/paths.ts";
 
-export const EVENTS_PATH = "/outpost/events";
 /** Batches per alarm run: a long backlog drains over a few runs instead of holding one alarm for minutes. */
 const MAX_BATCHES_PER_RUN = 20;
 const DELIVERY_TIMEOUT_MS = 10_000;
@@ -84,9 +85,9 @@ export class Outbox {
       auth.auth,
       "assertion",
       {
-        sub: "outpost-edge",
+        sub: EDGE_SUBJECT,
         email: "",
-        role: "system",
+        role: EDGE_ROLE,
         htm: "POST",
         htu: EVENTS_PATH,
         body_sha256: await bodySha256(body),
@@ -113,7 +114,7 @@ export async function probeOrigin(env: Env): Promise<boolean | null> {
   const config = getConfig(env);
   if (!config.ok) return null;
   try {
-    const res = await fetch(new URL("/health", config.config.originUrl), {
+    const res = await fetch(new URL(PATHS.health, config.config.originUrl), {
       signal: AbortSignal.timeout(config.config.readyTimeoutMs),
     });
     await res.body?.cancel();

@@ -1,5 +1,6 @@
 // The phones watching presence: hibernatable WebSockets, their opening messages (snapshot or replay), and fan-out.
 import { SESSION_ENDED } from "../../shared/api-types.ts";
+import type { PresenceMessage } from "../../shared/events.ts";
 import type { OriginState, PresenceEvent, SessionView } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
 import { AGENT_TAG, type Agent } from "./agents.ts";
@@ -42,7 +43,7 @@ export function openSocket(request: Request, watchers: Watchers, store: Presence
 }
 
 export function eventMessage(event: PresenceEvent): string {
-  return JSON.stringify({ type: "event", seq: event.seq, event });
+  return JSON.stringify({ type: "event", seq: event.seq, event } satisfies PresenceMessage);
 }
 
 /**
@@ -58,7 +59,7 @@ export function openingMessages(store: PresenceStore, after: number | null, snap
   }
   const snap = snapshot();
   return [
-    JSON.stringify({ type: "snapshot", seq: lastSeq, ...(after !== null ? { reset: true } : {}), sessions: snap.sessions, origin: snap.origin }),
+    JSON.stringify({ type: "snapshot", seq: lastSeq, ...(after !== null ? { reset: true as const } : {}), sessions: snap.sessions, origin: snap.origin } satisfies PresenceMessage),
   ];
 }
 

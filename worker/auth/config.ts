@@ -2,8 +2,9 @@
 import type { JWK } from "jose";
 import type { ConfigProblem } from "../config.ts";
 
-export type Role = "owner" | "member" | "viewer";
-export type Provider = "outpost" | "supabase";
+import type { Provider, Role } from "../../shared/identity.ts";
+
+export type { Provider, Role };
 
 export interface AuthConfig {
   provider: Provider;

@@ -1,7 +1,7 @@
 // Mints and verifies every kind of token Outpost handles; each kind has its own typ and audience.
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { OutpostError } from "../../shared/errors.ts";
-import { roleFor, type AuthConfig, type Role } from "./config.ts";
+import { roleFor, type AuthConfig, type Provider, type Role } from "./config.ts";
 import { getSigner, ownKeys, supabaseKeySet, supabaseSecret } from "./keys.ts";
 
 export const TOKEN_KINDS = {
@@ -22,7 +22,7 @@ export interface Identity {
   sub: string;
   email: string;
   role: Role;
-  provider: "outpost" | "supabase";
+  provider: Provider;
   /** The device an Outpost-issued token belongs to; revoking it ends the token's access. */
   deviceId: string | null;
   /** Expiry of the credential, in seconds since the epoch. */

@@ -10,6 +10,8 @@ import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts
 import { OutpostError, type ErrorCode } from "../../shared/errors.ts";
 import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
+import type { BrowserSession, DeviceCodeResponse, Me, TokenResponse, WsTicket } from "../../shared/identity.ts";
+import { HOSTNAME_MAX } from "../../shared/limits.ts";
 import type { Grant } from "../../durable-objects/account/index.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
 
@@ -25,7 +27,7 @@ function oauthError(code: ErrorCode, message: string, retryAfterSeconds?: number
   return new OutpostError(code, message, headers ? { headers } : {});
 }
 
-async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>, grant: Grant) {
+async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>, grant: Grant): Promise<TokenResponse> {
   if (!roleFor(auth, grant.device.email, granted)) throw oauthError("access_denied", "This account is no longer allowed here.");
   const { token, exp } = await mintOwn(auth, "access", {
     sub: grant.device.sub,
@@ -48,7 +50,7 @@ authRoutes.post("/device/code", async (c) => {
   const cf = (c.req.raw as { cf?: { city?: string; country?: string } }).cf;
   const res = await accountStub(c.env).createDeviceCode({
     clientName: stringField(f, "client_name", 64, "outpost-cli"),
-    hostname: stringField(f, "hostname", 255),
+    hostname: stringField(f, "hostname", HOSTNAME_MAX),
     platform: stringField(f, "platform", 32),
     arch: stringField(f, "arch", 32),
     ip: clientIp(c),
@@ -64,7 +66,7 @@ authRoutes.post("/device/code", async (c) => {
     verification_uri_complete: `${auth.issuer}/device#code=${userCode}`,
     expires_in: res.expiresIn,
     interval: res.interval,
-  });
+  } satisfies DeviceCodeResponse);
 });
 
 async function tokenEndpoint(c: Context<AppEnv>) {
@@ -197,14 +199,14 @@ async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant
     expires_in: tokens.expires_in,
     device_id: tokens.device_id,
     email: grant.device.email,
-    role: roleFor(auth, grant.device.email, granted),
-  });
+    role: roleFor(auth, grant.device.email, granted)!,
+  } satisfies BrowserSession);
 }
 
 authRoutes.get("/me", requireAuth(), (c) => {
   const { sub, email, role, provider, deviceId, exp } = c.get("identity");
   c.header("Cache-Control", "no-store");
-  return c.json({ sub, email, role, provider, deviceId, expiresAt: exp });
+  return c.json({ sub, email, role, provider, deviceId, expiresAt: exp } satisfies Me);
 });
 
 authRoutes.post("/ws-ticket", requireAuth({ selfService: true }), async (c) => {
@@ -225,5 +227,5 @@ authRoutes.post("/ws-ticket", requireAuth({ selfService: true }), async (c) => {
     ...(identity.deviceId ? { sid: identity.deviceId } : {}),
   });
   c.header("Cache-Control", "no-store");
-  return c.json({ ticket: token, expires_in: TOKEN_KINDS.wsTicket.ttl });
+  return c.json({ ticket: token, expires_in: TOKEN_KINDS.wsTicket.ttl } satisfies WsTicket);
 });

@@ -10,6 +10,8 @@ import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { requiredString } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
+import type { DeviceList, DeviceRevoked } from "../../shared/api-types.ts";
+import { DEVICE_ID_PATTERN } from "../../shared/limits.ts";
 
 export const devices = new Hono<AppEnv>();
 
@@ -17,14 +19,14 @@ devices.get("/", requireAuth(), async (c) => {
   const identity = c.get("identity");
   // Owners see every device; everyone else sees their own.
   const list = await accountStub(c.env).listDevices(identity.role === "owner" ? null : identity.sub);
-  return c.json({ devices: list, current: identity.deviceId });
+  return c.json({ devices: list, current: identity.deviceId } satisfies DeviceList);
 });
 
 devices.delete("/:id", requireAuth(), async (c) => {
   const auth = authConfigOf(c);
   const identity = c.get("identity");
   const id = c.req.param("id");
-  if (!/^dev_[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError("BAD_REQUEST", "Not a device id.");
+  if (!DEVICE_ID_PATTERN.test(id)) throw new OutpostError("BAD_REQUEST", "Not a device id.");
   const stub = accountStub(c.env);
   const device = await stub.getDevice(id);
   if (!device) throw new OutpostError("NOT_FOUND", "No such device.");
@@ -33,7 +35,7 @@ devices.delete("/:id", requireAuth(), async (c) => {
   }
   const revoked = await stub.revokeDevice(id);
   rememberDeviceStatus(auth, id, true);
-  return c.json({ device: revoked });
+  return c.json({ device: revoked } satisfies DeviceRevoked);
 });
 
 export const enrollLinks = new Hono<AppEnv>();

@@ -8,16 +8,12 @@ import type { AppEnv } from "../types.ts";
 
 let startedAt = 0;
 
-export interface ReadyCheck {
-  ok: boolean;
-  /** Setting names or a short reason; never a setting's value. */
-  problems?: string[];
-  latencyMs?: number;
-}
+import type { HealthReport, ReadyCheck, ReadyReport } from "../../shared/api-types.ts";
+import { PATHS } from "../../shared/paths.ts";
 
 export const health = new Hono<AppEnv>();
 
-health.get("/health", (c) => {
+health.get(PATHS.health, (c) => {
   // Date.now() is frozen at 0 outside a request in workerd, so the clock starts at the first request.
   if (startedAt === 0) startedAt = Date.now();
   const config = getConfig(c.env);
@@ -27,10 +23,10 @@ health.get("/health", (c) => {
     version,
     uptime: Math.floor((Date.now() - startedAt) / 1000),
     services: { edge: "ok", config: config.ok ? "ok" : "invalid" },
-  });
+  } satisfies HealthReport);
 });
 
-health.get("/ready", async (c) => {
+health.get(PATHS.ready, async (c) => {
   const result = getConfig(c.env);
   const checks: Record<string, ReadyCheck> = {};
   if (!result.ok) {
@@ -44,7 +40,7 @@ health.get("/ready", async (c) => {
   checks.presence = presenceCheck(c.env);
   const ready = Object.values(checks).every((check) => check.ok);
   c.header("Cache-Control", "no-store");
-  return c.json({ ready, checks }, ready ? 200 : 503);
+  return c.json({ ready, checks } satisfies ReadyReport, ready ? 200 : 503);
 });
 
 function authCheck(env: Env): ReadyCheck {

@@ -8,6 +8,7 @@ import { OutpostError } from "../../shared/errors.ts";
 import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 import { batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../shared/presence.ts";
+import type { HeartbeatAnswer, HeartbeatBatchAnswer, PresenceList, SessionLookup } from "../../shared/api-types.ts";
 import type { PresenceHub } from "../../durable-objects/presence/hub.ts";
 import type { Refusal } from "../../durable-objects/presence/model.ts";
 import { WATCHER_HEADER } from "../../durable-objects/presence/sockets.ts";
@@ -70,7 +71,7 @@ heartbeat.post("/", requireAuth(heartbeatAuth), async (c) => {
   const seen = new Set<string>();
   const inputs = batchList(fields.sessions).map((entry, i) => parseBatchEntry(entry, i, now, seen));
   const results = await presenceStub(c.env).heartbeat(caller(c), inputs);
-  return c.json({
+  const answer: HeartbeatBatchAnswer = {
     ttl: ttlSeconds,
     interval: intervalSeconds,
     sessions: results.map((r) =>
@@ -78,7 +79,8 @@ heartbeat.post("/", requireAuth(heartbeatAuth), async (c) => {
         ? { id: r.id, status: "accepted", stored: true, expiresAt: new Date(r.expiresAt).toISOString() }
         : { id: r.id, status: "rejected", error: { code: r.code, message: r.message, ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}) } },
     ),
-  });
+  };
+  return c.json(answer);
 });
 
 heartbeat.post("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
@@ -87,7 +89,7 @@ heartbeat.post("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   const input = parseHeartbeat(await readFields(c, HEARTBEAT_BODY_CAP), id, Date.now());
   const [result] = await presenceStub(c.env).heartbeat(caller(c), [input]);
   if (!result!.ok) throw refused(result!);
-  return c.json({ status: "accepted", stored: true, ttl: ttlSeconds, interval: intervalSeconds, expiresAt: new Date(result!.expiresAt).toISOString() });
+  return c.json({ status: "accepted", stored: true, ttl: ttlSeconds, interval: intervalSeconds, expiresAt: new Date(result!.expiresAt).toISOString() } satisfies HeartbeatAnswer);
 });
 
 heartbeat.delete("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
@@ -104,13 +106,13 @@ heartbeat.get("/:sessionId", requireAuth(), async (c) => {
   settings(c);
   const id = sessionId(c.req.param("sessionId"));
   c.header("Cache-Control", "no-store");
-  return c.json(await presenceStub(c.env).get(id));
+  return c.json((await presenceStub(c.env).get(id)) satisfies SessionLookup);
 });
 
 presence.get("/", requireAuth(), async (c) => {
   settings(c);
   c.header("Cache-Control", "no-store");
-  return c.json(await presenceStub(c.env).list());
+  return c.json((await presenceStub(c.env).list()) satisfies PresenceList);
 });
 
 /** The checks both sockets share: a WebSocket upgrade, from no Origin (the CLI) or an allowed one (the app). */
