@@ -42,6 +42,8 @@ export default defineConfig({
                 VIEWER_EMAILS: "viewer@example.com",
                 ORIGIN_AUDIENCE: "origin",
                 MAX_TOKEN_AGE_SECONDS: "86400",
+                // Device-login tests poll every second instead of waiting out RFC 8628's 5 s.
+                DEVICE_LOGIN_INTERVAL_SECONDS: "1",
                 // Short enough that a real alarm can be waited for (the presence real-time test).
                 HEARTBEAT_TTL_SECONDS: "2",
                 HEARTBEAT_INTERVAL_SECONDS: "1",

@@ -5,7 +5,7 @@ import { createMiddleware } from "hono/factory";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { accountStub } from "./account.ts";
-import { getAuthConfig, roleFor, type AuthConfig, type Role } from "./config.ts";
+import { getAuthConfig, roleFor, type AuthConfig, type Role } from "../../shared/settings/index.ts";
 import { grantedRoles } from "./grants.ts";
 import { cachedDeviceStatus, cachedIdentity, rememberDeviceStatus, rememberIdentity, tokenKey } from "./identity-cache.ts";
 import { authRequired, invalidToken, verifyOwn, verifyUserToken, type Identity } from "./tokens.ts";

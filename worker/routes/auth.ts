@@ -3,7 +3,7 @@ import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { readFields, requiredString, stringField } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
-import { roleFor, type AuthConfig, type Role } from "../auth/config.ts";
+import { roleFor, type AuthConfig, type Role } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";

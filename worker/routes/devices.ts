@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { readFields, requiredString } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
-import { roleFor } from "../auth/config.ts";
+import { roleFor } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { mintEnrollmentLink } from "../auth/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";

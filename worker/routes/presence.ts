@@ -2,9 +2,8 @@
 import { Hono, type Context } from "hono";
 import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
-import { getConfig } from "../config.ts";
+import { getConfig, getPresenceConfig, type PresenceConfig } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
-import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 import type { PresenceHub } from "../../durable-objects/presence/hub.ts";
 import { WATCHER_HEADER } from "../../durable-objects/presence/hub.ts";

@@ -5,7 +5,7 @@ import { readFields, requiredString, stringField } from "../body.ts";
 import { accountStub } from "../auth/account.ts";
 import { authConfigOf, requireAuth, SCOPED_COOKIE } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
-import { getConfig, isProxyPath } from "../config.ts";
+import { getConfig, isProxyPath } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { assertSameSiteOrigin, limitByIp } from "../auth/guards.ts";
