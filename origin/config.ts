@@ -1,6 +1,7 @@
-// The origin's settings from flags and environment: port, host, upstream app, the edge's keys and audience, data directory.
+// The origin's settings from flags and environment, as declared in shared/settings/origin.ts; checked before it starts.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originUsage, type OriginOption } from "../shared/settings/index.ts";
 import type { OriginOptions } from "./server.ts";
 import { parseJwks, type PublicJwk } from "./keys.ts";
 
@@ -24,58 +25,37 @@ export interface OriginSettings {
   dataDir?: string;
 }
 
-export const USAGE = `Usage: outpost origin [--port 8788] [--host 127.0.0.1] [--upstream http://localhost:3000]
-                     [--edge https://outpost.example.com] [--jwks <file|json>] [--issuer <url>]
-                     [--audience origin] [--data-dir .outpost]
-  --edge       the edge's URL: assertions' issuer and where /.well-known/jwks.json is fetched (OUTPOST_EDGE_URL)
-  --jwks       the edge's public keys as a file or JSON, for offline setups; needs --edge or --issuer (OUTPOST_JWKS)
-  --issuer     the issuer when it is not --edge's origin: the edge's PUBLIC_URL (OUTPOST_ISSUER)
-  --audience   the edge's ORIGIN_AUDIENCE (default: ORIGIN_AUDIENCE, else "origin")
-  --upstream   forward everything but /health and /outpost/* to this app instead of the built-in API (OUTPOST_UPSTREAM)
-  --data-dir   where origin.db is kept (OUTPOST_DATA_DIR, default ./.outpost)`;
+export const USAGE = originUsage("outpost origin");
 
 /** Parses `node origin/main.ts …` flags; unknown flags are an error. */
 export function parseOriginArgs(argv: string[]): OriginSettings {
-  let values;
+  const options = Object.fromEntries(ORIGIN_OPTION_LIST.map((o) => [o.flag, { type: "string" as const }]));
+  let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        upstream: { type: "string" },
-        edge: { type: "string" },
-        issuer: { type: "string" },
-        jwks: { type: "string" },
-        audience: { type: "string" },
-        "data-dir": { type: "string" },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options }));
   } catch (err) {
     throw new OriginConfigError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
   }
+  return originSettingsFromFlags(values);
+}
+
+/** The settings that flags give, keyed by flag name (`data-dir`); what is left out falls back to the environment. */
+export function originSettingsFromFlags(flags: Readonly<Record<string, unknown>>): OriginSettings {
   const settings: OriginSettings = {};
-  if (values.port !== undefined) {
-    const port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OriginConfigError(`--port must be a port number (got ${values.port})`);
-    settings.port = port;
+  for (const option of ORIGIN_OPTION_LIST) {
+    const value = flags[option.flag];
+    if (typeof value !== "string") continue;
+    if (option.key === "port") settings.port = check(ORIGIN_OPTIONS.port, value);
+    else settings[option.key] = value;
   }
-  if (values.host !== undefined) settings.host = values.host;
-  if (values.upstream !== undefined) settings.upstream = values.upstream;
-  if (values.edge !== undefined) settings.edge = values.edge;
-  if (values.issuer !== undefined) settings.issuer = values.issuer;
-  if (values.jwks !== undefined) settings.jwks = values.jwks;
-  if (values.audience !== undefined) settings.audience = values.audience;
-  if (values["data-dir"] !== undefined) settings.dataDir = values["data-dir"];
   return settings;
 }
 
-function httpUrl(raw: string, name: string): string {
-  if (!URL.canParse(raw)) throw new OriginConfigError(`${name} must be an http(s) URL (got ${JSON.stringify(raw)})`);
-  const url = new URL(raw);
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new OriginConfigError(`${name} must be an http(s) URL (got ${JSON.stringify(raw)})`);
-  if (url.username || url.password) throw new OriginConfigError(`${name} must not contain a user name or password`);
-  return url.origin;
+/** A value by its option's type; the problem names the flag, not the value. */
+function check<T>(option: OriginOption<T>, raw: string): T {
+  const parsed = option.type.parse(raw);
+  if (!parsed.ok) throw new OriginConfigError(`--${option.flag} ${parsed.reason}`);
+  return parsed.value;
 }
 
 function loadJwks(source: string | { keys: unknown[] }): { keys: PublicJwk[] } {
@@ -100,20 +80,20 @@ const nonEmpty = (...values: (string | null | undefined)[]) => values.find((v) =
 
 /** Fills what the settings leave out from the environment, checks it all, and returns options for startOrigin(). */
 export function resolveOriginOptions(settings: OriginSettings, env: NodeJS.ProcessEnv = process.env): OriginOptions {
-  const upstream = nonEmpty(settings.upstream, env.OUTPOST_UPSTREAM);
-  const edge = nonEmpty(settings.edge, env.OUTPOST_EDGE_URL);
-  const issuer = nonEmpty(settings.issuer, env.OUTPOST_ISSUER);
-  const jwksSource = settings.jwks && typeof settings.jwks === "object" ? settings.jwks : nonEmpty(settings.jwks as string | undefined, env.OUTPOST_JWKS);
-  const audience = nonEmpty(settings.audience, env.ORIGIN_AUDIENCE) ?? "origin";
+  const O = ORIGIN_OPTIONS;
+  const upstream = nonEmpty(settings.upstream, env[O.upstream.env]);
+  const edge = nonEmpty(settings.edge, env[O.edge.env]);
+  const issuer = nonEmpty(settings.issuer, env[O.issuer.env]);
+  const jwksSource = settings.jwks && typeof settings.jwks === "object" ? settings.jwks : nonEmpty(settings.jwks, env[O.jwks.env]);
   if (jwksSource && !edge && !issuer) throw new OriginConfigError("--jwks needs the issuer too: give --edge or --issuer (the edge's PUBLIC_URL)");
   return {
-    port: settings.port ?? 8788,
-    host: settings.host ?? "127.0.0.1",
-    upstream: upstream ? httpUrl(upstream, "--upstream") : null,
-    edge: edge ? httpUrl(edge, "--edge") : null,
-    issuer: issuer ? httpUrl(issuer, "--issuer") : null,
+    port: settings.port ?? check(O.port, O.port.default),
+    host: settings.host ?? O.host.default,
+    upstream: upstream ? check(O.upstream, upstream).origin : null,
+    edge: edge ? check(O.edge, edge).origin : null,
+    issuer: issuer ? check(O.issuer, issuer).origin : null,
     jwks: jwksSource ? loadJwks(jwksSource) : null,
-    audience,
-    dataDir: nonEmpty(settings.dataDir, env.OUTPOST_DATA_DIR) ?? ".outpost",
+    audience: nonEmpty(settings.audience, env[O.audience.env]) ?? O.audience.default,
+    dataDir: nonEmpty(settings.dataDir, env[O.dataDir.env]) ?? O.dataDir.default,
   };
 }

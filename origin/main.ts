@@ -1,7 +1,7 @@
-// Runs the origin from the command line: node origin/main.ts [--port 8788] [--host 127.0.0.1] [--edge URL] [--upstream URL] ….
+// Runs the origin from the command line: node origin/main.ts [--port <port>] [--edge <url>] [--upstream <url>] … (see --help).
 // `outpost origin` calls runOrigin() from the CLI bundle.
 import { resolve } from "node:path";
-import { OriginConfigError, parseOriginArgs, resolveOriginOptions, USAGE, type OriginSettings } from "./config.ts";
+import { OriginConfigError, originSettingsFromFlags, parseOriginArgs, resolveOriginOptions, USAGE, type OriginSettings } from "./config.ts";
 import { startOrigin, type RunningOrigin } from "./server.ts";
 
 export interface RunOriginOptions extends OriginSettings {
@@ -11,7 +11,7 @@ export interface RunOriginOptions extends OriginSettings {
   env?: NodeJS.ProcessEnv;
 }
 
-export { OriginConfigError, USAGE as ORIGIN_USAGE };
+export { OriginConfigError, originSettingsFromFlags, USAGE as ORIGIN_USAGE };
 
 /**
  * Starts the origin, prints "origin listening on <url>", and closes it on SIGINT/SIGTERM before exiting 0.

@@ -2,6 +2,7 @@
 import { getRequestListener } from "@hono/node-server";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { LOCAL_HOST, ORIGIN_OPTIONS, ORIGIN_PORT } from "../shared/settings/index.ts";
 import { createOriginApp, type RequestContext } from "./app.ts";
 import { createForwarder, type Forwarder } from "./forward.ts";
 import { pathOf, rejectUpgrade, requestIdOf, sendError } from "./http.ts";
@@ -37,7 +38,7 @@ export interface RunningOrigin {
   close(): Promise<void>;
 }
 
-const DEFAULT_DATA_DIR = ".outpost";
+const DEFAULT_DATA_DIR = ORIGIN_OPTIONS.dataDir.default;
 
 /** Without a key source nothing can be verified: every request but /health is refused (fails closed). */
 function verifierFor(options: OriginOptions): OutpostVerifier {
@@ -122,7 +123,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
       store.close();
       reject(err);
     });
-    server.listen(options.port ?? 8788, options.host ?? "127.0.0.1", () => resolve());
+    server.listen(options.port ?? ORIGIN_PORT, options.host ?? LOCAL_HOST, () => resolve());
   });
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(":") ? `[${address}]` : address;

@@ -1,15 +1,16 @@
 // Turns .dev.vars.example into a local .dev.vars: fills `<generate:KIND>` values, tops up old files, derives port overrides.
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { parseEnv } from "node:util";
+import { LOCAL_HOST, ORIGIN_URL, PUBLIC_URL, type GeneratorKind } from "../shared/settings/index.ts";
 
 /** Produces one freshly generated value; called once per placeholder, so no two settings share a value. */
 export type Generator = () => string;
 
 /**
- * The generators an example value can ask for with `<generate:KIND>`.
- * A new secret needs only an entry here (if its kind is new) and a line in .dev.vars.example.
+ * The generators an example value can ask for with `<generate:KIND>`, one per kind shared/settings declares.
+ * A new secret needs only `generate: KIND` on its declaration (and an entry here if its kind is new).
  */
-export const GENERATORS: Readonly<Record<string, Generator>> = {
+export const GENERATORS: Readonly<Record<GeneratorKind, Generator>> = {
   /** 256 random bits, base64url: shared secrets, HMAC keys. */
   secret: () => randomBytes(32).toString("base64url"),
   /** A random UUID: identifiers such as an audience that must merely be unique to this machine. */
@@ -125,7 +126,7 @@ export interface LocalPorts {
   defaultOriginPort: number;
 }
 
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const LOOPBACK = new Set(["localhost", LOCAL_HOST, "[::1]"]);
 
 /**
  * Worker settings to pass as `wrangler dev --var` so a stack on non-default ports points at itself.
@@ -133,12 +134,12 @@ const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
  */
 export function localOverrides(vars: Readonly<Record<string, string>>, ports: LocalPorts): Record<string, string> {
   const out: Record<string, string> = {};
-  if (ports.originPort !== ports.defaultOriginPort) out.ORIGIN_URL = `http://127.0.0.1:${ports.originPort}`;
+  if (ports.originPort !== ports.defaultOriginPort) out[ORIGIN_URL.name] = `http://${LOCAL_HOST}:${ports.originPort}`;
   if (ports.edgePort !== ports.defaultEdgePort) {
-    const current = (vars.PUBLIC_URL ?? "").trim();
+    const current = (vars[PUBLIC_URL.name] ?? "").trim();
     const parsed = URL.canParse(current) ? new URL(current) : null;
     if (parsed !== null && LOOPBACK.has(parsed.hostname) && parsed.port === String(ports.defaultEdgePort)) {
-      out.PUBLIC_URL = `http://localhost:${ports.edgePort}`;
+      out[PUBLIC_URL.name] = `http://localhost:${ports.edgePort}`;
     }
   }
   return out;

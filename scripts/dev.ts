@@ -7,11 +7,10 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { enrollmentLink, readiness } from "./dev-banner.ts";
 import { completeDevVars, fillDevVars, localOverrides, parseDevVars, placeholders } from "./dev-vars.ts";
+import { EDGE_PORT, LOCAL_HOST, ORIGIN_AUDIENCE, ORIGIN_OPTIONS, ORIGIN_PORT, type OriginKey } from "../shared/settings/index.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DEFAULT_EDGE_PORT = 8787;
-const DEFAULT_ORIGIN_PORT = 8788;
-const HOST = "127.0.0.1";
+const HOST = LOCAL_HOST;
 // wrangler dev bundles the Worker and boots workerd; on a cold cache that can take a while.
 const START_TIMEOUT_MS = 90_000;
 // How long a child gets to exit after SIGTERM before its whole process group is killed.
@@ -279,24 +278,27 @@ async function waitForHealth(name: Tag, url: string): Promise<void> {
   throw new StartError(`${name} did not answer ${url} within ${START_TIMEOUT_MS / 1000}s; see its log lines above`);
 }
 
+/** The origin's flag for one of its options, as shared/settings declares it. */
+const flag = (key: OriginKey) => `--${ORIGIN_OPTIONS[key].flag}`;
+
 /**
  * How the origin knows requests came through this edge: the edge's JWKS over loopback (fetched on first use, when the
  * edge is up), PUBLIC_URL as the issuer, ORIGIN_AUDIENCE as the audience. An isolated run keeps origin.db in its dir.
  */
 function originTrust(vars: Record<string, string>, edgePort: number, paths: Paths): string[] {
-  const args = ["--edge", `http://${HOST}:${edgePort}`];
+  const args = [flag("edge"), `http://${HOST}:${edgePort}`];
   const publicUrl = vars.PUBLIC_URL?.trim();
-  if (publicUrl && URL.canParse(publicUrl)) args.push("--issuer", new URL(publicUrl).origin);
-  else args.push("--issuer", `http://localhost:${edgePort}`);
+  if (publicUrl && URL.canParse(publicUrl)) args.push(flag("issuer"), new URL(publicUrl).origin);
+  else args.push(flag("issuer"), `http://localhost:${edgePort}`);
   // The edge's default when .dev.vars leaves it out; never a value from this shell's environment.
-  args.push("--audience", vars.ORIGIN_AUDIENCE?.trim() || "origin");
-  if (paths.dir) args.push("--data-dir", join(paths.dir, "origin-data"));
+  args.push(flag("audience"), vars.ORIGIN_AUDIENCE?.trim() || ORIGIN_AUDIENCE.default);
+  if (paths.dir) args.push(flag("dataDir"), join(paths.dir, "origin-data"));
   return args;
 }
 
 async function main(): Promise<void> {
-  const edgePort = envPort("OUTPOST_EDGE_PORT", DEFAULT_EDGE_PORT);
-  const originPort = envPort("OUTPOST_ORIGIN_PORT", DEFAULT_ORIGIN_PORT);
+  const edgePort = envPort("OUTPOST_EDGE_PORT", EDGE_PORT);
+  const originPort = envPort("OUTPOST_ORIGIN_PORT", ORIGIN_PORT);
   if (edgePort === originPort) throw new StartError("OUTPOST_EDGE_PORT and OUTPOST_ORIGIN_PORT must differ");
   const paths = resolvePaths();
   if (paths.dir) await mkdir(paths.dir, { recursive: true });
@@ -312,10 +314,10 @@ async function main(): Promise<void> {
   const overrides = localOverrides(vars, {
     edgePort,
     originPort,
-    defaultEdgePort: DEFAULT_EDGE_PORT,
-    defaultOriginPort: DEFAULT_ORIGIN_PORT,
+    defaultEdgePort: EDGE_PORT,
+    defaultOriginPort: ORIGIN_PORT,
   });
-  start("origin", ["origin/main.ts", "--port", String(originPort), "--host", HOST, ...originTrust({ ...vars, ...overrides }, edgePort, paths)]);
+  start("origin", ["origin/main.ts", flag("port"), String(originPort), flag("host"), HOST, ...originTrust({ ...vars, ...overrides }, edgePort, paths)]);
 
   const wranglerArgs = [binOf("wrangler", "wrangler"), "dev", "--local", "--port", String(edgePort), "--ip", HOST];
   wranglerArgs.push("--show-interactive-dev-session=false");

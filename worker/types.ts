@@ -1,6 +1,6 @@
 // The Hono environment shared by every route and middleware of the edge Worker.
 import type { Identity } from "./auth/tokens.ts";
-import type { Config } from "./config.ts";
+import type { Config } from "../shared/settings/index.ts";
 
 export interface Vars {
   requestId: string;

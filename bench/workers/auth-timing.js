@@ -6,7 +6,7 @@
 //      "none"    an empty loop, for the fixed cost of a call
 // workerd's clocks do not advance while JavaScript runs (they move only at I/O, a Spectre mitigation), so the loop is
 // fenced by two zero-delay timers, which are I/O; the caller also times the whole request and workerd's CPU.
-import { getAuthConfig } from "../../worker/auth/config.ts";
+import { getAuthConfig } from "../../shared/settings/index.ts";
 import { mintAssertion } from "../../worker/auth/assertion.ts";
 import { cachedIdentity, rememberIdentity, tokenKey } from "../../worker/auth/identity-cache.ts";
 import { verifyUserToken } from "../../worker/auth/tokens.ts";

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CAC } from "cac";
+import { isEmail, ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originOptionHelp, privateJwk, type SigningJwk } from "../../shared/settings/index.ts";
 import { intOpt, stringOpt, type Options } from "../lib/args.ts";
 import { parseEdgeUrl, readCredentials } from "../lib/config.ts";
 import { configError, usageError } from "../lib/errors.ts";
@@ -10,35 +11,22 @@ import { EdgeClient } from "../lib/http.ts";
 import { out } from "../lib/output.ts";
 
 export function registerOrigin(cli: CAC): void {
-  cli
-    .command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)")
-    .option("--port <port>", "Port to listen on (default: 8788)")
-    .option("--host <host>", "Address to listen on (default: 127.0.0.1)")
-    .option("--upstream <url>", "Forward to your app (e.g. http://localhost:3000) instead of the built-in API (OUTPOST_UPSTREAM)")
-    .option("--edge <url>", "The edge's URL: the assertions' issuer and where its JWKS is fetched (OUTPOST_EDGE_URL)")
-    .option("--jwks <file|json>", "The edge's public keys, for offline setups (OUTPOST_JWKS)")
-    .option("--issuer <url>", "The issuer when it is not --edge's origin: the edge's PUBLIC_URL (OUTPOST_ISSUER)")
-    .option("--audience <aud>", "The edge's ORIGIN_AUDIENCE (default: ORIGIN_AUDIENCE, else origin)")
-    .option("--data-dir <dir>", "Where the built-in API keeps origin.db (OUTPOST_DATA_DIR, default ./.outpost)")
+  const origin = cli.command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)");
+  for (const option of ORIGIN_OPTION_LIST) origin.option(`--${option.flag} <${option.value}>`, originOptionHelp(option));
+  origin
     .example("  $ outpost origin --edge https://outpost.example.com")
     .example("  $ outpost origin --edge https://outpost.example.com --upstream http://localhost:3000")
     .example("  $ outpost origin --port 9000 --edge https://outpost.example.com --audience my-laptop")
     .action(async (options: Options) => {
-      const port = intOpt(options, "port", 0, 65535) ?? 8788;
-      const host = stringOpt(options, "host") ?? "127.0.0.1";
-      const settings = {
-        port,
-        host,
-        ...optional("upstream", stringOpt(options, "upstream")),
-        ...optional("edge", stringOpt(options, "edge")),
-        ...optional("jwks", stringOpt(options, "jwks")),
-        ...optional("issuer", stringOpt(options, "issuer")),
-        ...optional("audience", stringOpt(options, "audience")),
-        ...optional("dataDir", stringOpt(options, "data-dir") ?? stringOpt(options, "dataDir")),
-      };
-      const { runOrigin, OriginConfigError } = await import("../../origin/main.ts");
+      // cac camel-cases flags (--data-dir arrives as dataDir); runOrigin() takes them by flag name, as on its command line.
+      const flags = Object.fromEntries(
+        ORIGIN_OPTION_LIST.map((o) => [o.flag, stringOpt(options, o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), `--${o.flag}`)]),
+      );
+      const port = flags.port ?? ORIGIN_OPTIONS.port.default;
+      const host = flags.host ?? ORIGIN_OPTIONS.host.default;
+      const { runOrigin, OriginConfigError, originSettingsFromFlags } = await import("../../origin/main.ts");
       try {
-        await runOrigin(settings);
+        await runOrigin(originSettingsFromFlags(flags));
       } catch (err) {
         if (err instanceof OriginConfigError) throw usageError(err.message, "See `outpost origin --help`.");
         const code = (err as NodeJS.ErrnoException).code;
@@ -60,31 +48,11 @@ export function registerOrigin(cli: CAC): void {
     .action((options: Options) => enrollLink(options));
 }
 
-/** Only the options that were given, so runOrigin() can fall back to the environment for the rest. */
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
-}
-
-interface SigningKey {
-  kty: string;
-  crv: string;
-  x: string;
-  y: string;
-  d: string;
-  kid: string;
-}
-
-function parseKey(text: string, where: string): SigningKey {
-  let jwk: Partial<SigningKey> | null = null;
-  try {
-    jwk = JSON.parse(text) as Partial<SigningKey>;
-  } catch {
-    jwk = null;
-  }
-  if (!jwk || typeof jwk !== "object" || jwk.kty !== "EC" || jwk.crv !== "P-256" || !jwk.x || !jwk.y || !jwk.d || !jwk.kid) {
-    throw configError(`${where} is not an ES256 (P-256) private JWK with a kid`, "Use the OUTPOST_SIGNING_KEY value the edge has.");
-  }
-  return jwk as SigningKey;
+/** The key the edge signs with (OUTPOST_SIGNING_KEY), checked by the same rule the edge applies. */
+function parseKey(text: string, where: string): SigningJwk {
+  const parsed = privateJwk.parse(text.trim());
+  if (!parsed.ok) throw configError(`${where} is not an ES256 (P-256) private JWK with a kid`, "Use the OUTPOST_SIGNING_KEY value the edge has.");
+  return parsed.value;
 }
 
 /** The project's .dev.vars: in the current directory, else at the root of the checkout this CLI was built in. */
@@ -111,11 +79,11 @@ function readDevVars(): { file: string; vars: Record<string, string> } | null {
 async function enrollLink(options: Options): Promise<void> {
   const email = stringOpt(options, "email");
   if (!email) throw usageError("enroll-link needs --email <address>");
-  if (!/^[^\s@,]+@[^\s@,]+$/.test(email)) throw usageError(`--email must be an email address (got ${JSON.stringify(email)})`);
+  if (!isEmail(email)) throw usageError(`--email must be an email address (got ${JSON.stringify(email)})`);
   const ttl = intOpt(options, "ttl", 60, 86_400);
 
   const keyFile = stringOpt(options, "keyFile", "--key-file");
-  let key: SigningKey;
+  let key: SigningJwk;
   let keySource: string;
   let devVars: ReturnType<typeof readDevVars> = null;
   if (keyFile) {

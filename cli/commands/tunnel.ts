@@ -2,12 +2,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { CAC } from "cac";
+import { ORIGIN_PORT } from "../../shared/settings/index.ts";
 import { intOpt, stringOpt, type Options } from "../lib/args.ts";
 import { CliError, EXIT, configError, usageError } from "../lib/errors.ts";
 import { out } from "../lib/output.ts";
 
 export const DEFAULT_CONFIG = "cloudflared/config.yml";
-export const DEFAULT_ORIGIN_PORT = 8788;
+export const DEFAULT_ORIGIN_PORT = ORIGIN_PORT;
 
 /** What the tunnel needs to carry long-lived WebSockets and streams from the edge to the origin. */
 export const ORIGIN_REQUEST = {
@@ -123,7 +124,7 @@ export function checkConfig(doc: unknown): Check[] {
   }
   const rules = ingress as Record<string, unknown>[];
   const bad = rules.findIndex((r) => typeof r !== "object" || r === null || typeof r.service !== "string" || !SERVICE.test(r.service));
-  add("services", bad === -1, bad === -1 ? `${rules.length} rules, each with a valid service` : `rule ${bad + 1} has no valid \`service:\``, "Each rule needs a service such as http://127.0.0.1:8788.");
+  add("services", bad === -1, bad === -1 ? `${rules.length} rules, each with a valid service` : `rule ${bad + 1} has no valid \`service:\``, `Each rule needs a service such as http://127.0.0.1:${ORIGIN_PORT}.`);
   const last = rules[rules.length - 1]!;
   const catchAll = typeof last === "object" && last !== null && last.hostname === undefined && last.path === undefined;
   add("catch-all", catchAll, catchAll ? `last rule: ${String(last.service)}` : "the last rule matches a hostname or path", "End the list with `- service: http_status:404`.");
@@ -136,7 +137,7 @@ export function checkConfig(doc: unknown): Check[] {
     "origin rule",
     origin !== undefined,
     origin ? `${String(origin.hostname)} → ${String(origin.service)}` : "no hostname rule sends traffic to a local origin",
-    "Add `- hostname: <host>` with `service: http://127.0.0.1:8788`.",
+    `Add \`- hostname: <host>\` with \`service: http://127.0.0.1:${ORIGIN_PORT}\`.`,
   );
   if (origin) {
     const host = String(origin.hostname);

@@ -2,13 +2,15 @@
 import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { isAbsolute, join } from "node:path";
+import type { Provider } from "../../shared/identity.ts";
+import { AUTH_PROVIDER, httpUrl } from "../../shared/settings/index.ts";
 import { configError, usageError } from "./errors.ts";
 
 export interface Credentials {
   version: 1;
   /** The edge these tokens belong to (an origin); they are never sent anywhere else. */
   url: string;
-  provider: "outpost" | "supabase";
+  provider: Provider;
   access_token: string;
   refresh_token: string;
   /** Access-token expiry, milliseconds since the epoch. */
@@ -58,7 +60,8 @@ function isCredentials(v: unknown): v is Credentials {
     c.version === 1 &&
     typeof c.url === "string" &&
     URL.canParse(c.url) &&
-    (c.provider === "outpost" || c.provider === "supabase") &&
+    typeof c.provider === "string" &&
+    AUTH_PROVIDER.type.parse(c.provider).ok &&
     typeof c.access_token === "string" &&
     typeof c.refresh_token === "string" &&
     typeof c.expires_at === "number"
@@ -148,6 +151,8 @@ export interface EdgeTarget {
   source: UrlSource;
 }
 
+const EDGE_URL = httpUrl({ originOnly: true });
+
 /** An edge URL as an origin; anything but http(s) without user info is refused. */
 export function parseEdgeUrl(raw: string, source: UrlSource): string {
   const where = source === "flag" ? "--url" : source === "env" ? "OUTPOST_URL" : `the url in ${credentialsPath()}`;
@@ -155,10 +160,9 @@ export function parseEdgeUrl(raw: string, source: UrlSource): string {
     source === "file"
       ? configError(`${where} is not a valid edge URL`, "Run `outpost login --url <edge>` again.")
       : usageError(`${where} is not a valid edge URL: ${JSON.stringify(raw)}`, "Use the edge's address, e.g. https://outpost.example.com.");
-  if (!URL.canParse(raw)) throw fail();
-  const url = new URL(raw);
-  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password || !url.hostname) throw fail();
-  return url.origin;
+  const parsed = EDGE_URL.parse(raw);
+  if (!parsed.ok) throw fail();
+  return parsed.value.origin;
 }
 
 /** The edge URL by precedence: --url, then OUTPOST_URL, then the credentials file; null when none is set. */

@@ -1,7 +1,7 @@
 // The presence hub: one Durable Object per deployment's origin, authoritative for which agent sessions are alive.
 import { accountStub } from "../account/index.ts";
 import { DurableObject } from "cloudflare:workers";
-import { presenceSettings } from "../../worker/presence/config.ts";
+import { presenceSettings } from "../../shared/settings/index.ts";
 import {
   MAX_LIVE_SESSIONS_PER_OWNER,
   MIN_BEAT_GAP_MS,

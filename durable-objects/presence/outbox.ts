@@ -1,8 +1,7 @@
 // Talks to the origin for the hub: signed, ordered event batches with backoff, and the /health probe.
-import { getAuthConfig } from "../../worker/auth/config.ts";
+import { getAuthConfig, getConfig } from "../../shared/settings/index.ts";
 import { ASSERTION_HEADER } from "../../worker/auth/assertion.ts";
 import { mintOwn } from "../../worker/auth/tokens.ts";
-import { getConfig } from "../../worker/config.ts";
 import { OUTBOX_BATCH, OUTBOX_MAX_BACKOFF_MS } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
 import { EDGE_ROLE, EDGE_SUBJECT, EVENTS_PATH } from "../../shared/events.ts";

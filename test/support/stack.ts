@@ -58,6 +58,8 @@ export const TEST_VARS: Record<string, string> = {
   PROXY_PATHS: "/api/*,/socket.io/*",
   ORIGIN_TIMEOUT_MS: "2000",
   READY_TIMEOUT_MS: "1000",
+  // Real device logins (the CLI against a real Worker) poll every second instead of waiting out RFC 8628's 5 s.
+  DEVICE_LOGIN_INTERVAL_SECONDS: "1",
   ...IDENTITY_VARS,
 };
 

@@ -1,7 +1,7 @@
 // Config parsing (parseConfig/getConfig/isProxyPath) and how the Worker behaves when a setting is bad.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { DEV_ORIGINS, getConfig, isProxyPath, parseConfig, type Config } from "../../worker/config.ts";
+import { DEV_ORIGINS, getConfig, isProxyPath, parseConfig, type Config } from "../../shared/settings/index.ts";
 import { call, expectError, spyOrigin } from "./helpers.ts";
 
 const GOOD = {

@@ -1,5 +1,5 @@
 // Mints the signed assertion that tells the origin a request came through the edge, for whom, and for what.
-import type { AuthConfig } from "./config.ts";
+import type { AuthConfig } from "../../shared/settings/index.ts";
 import { mintOwn, type Identity } from "./tokens.ts";
 
 export const ASSERTION_HEADER = "Outpost-Assertion";

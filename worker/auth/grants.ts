@@ -1,6 +1,6 @@
 // Roles granted through the API (members and viewers an owner added), cached per isolate so the hot path stays local.
 import { accountStub } from "../../durable-objects/account/index.ts";
-import type { Role } from "./config.ts";
+import type { Role } from "../../shared/identity.ts";
 
 /** How stale an isolate's copy of the grants may be: a removed grant stops working within this time. */
 export const GRANTS_TTL_MS = 30_000;

@@ -1,6 +1,6 @@
 // Request checks shared by the auth routes: per-IP rate limits and the same-site Origin rule for browser calls.
 import type { Context } from "hono";
-import { getConfig } from "../config.ts";
+import { getConfig } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 

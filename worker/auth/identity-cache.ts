@@ -1,5 +1,5 @@
 // Per-isolate caches that keep the hot path cheap: verified tokens (by hash, never past exp) and device status.
-import type { AuthConfig } from "./config.ts";
+import type { AuthConfig } from "../../shared/settings/index.ts";
 import type { Identity } from "./tokens.ts";
 
 const MAX_ENTRIES = 1000;

@@ -1,6 +1,6 @@
 // Imports signing and verification keys once per isolate: Outpost's own ES256 keys and the Supabase JWKS.
 import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JSONWebKeySet, type JWK } from "jose";
-import type { AuthConfig } from "./config.ts";
+import type { AuthConfig } from "../../shared/settings/index.ts";
 
 export interface Signer {
   kid: string;

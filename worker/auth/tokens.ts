@@ -1,7 +1,8 @@
 // Mints and verifies every kind of token Outpost handles; each kind has its own typ and audience.
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { OutpostError } from "../../shared/errors.ts";
-import { roleFor, type AuthConfig, type Provider, type Role } from "./config.ts";
+import type { Provider, Role } from "../../shared/identity.ts";
+import { roleFor, type AuthConfig } from "../../shared/settings/index.ts";
 import { getSigner, ownKeys, supabaseKeySet, supabaseSecret } from "./keys.ts";
 
 export const TOKEN_KINDS = {

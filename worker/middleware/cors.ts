@@ -1,6 +1,6 @@
 // CORS against the exact allowlist from config; preflights are answered here and never reach the origin.
 import { createMiddleware } from "hono/factory";
-import { getConfig } from "../config.ts";
+import { getConfig } from "../../shared/settings/index.ts";
 import type { AppEnv } from "../types.ts";
 
 export interface EdgeCorsOptions {

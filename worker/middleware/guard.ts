@@ -1,6 +1,6 @@
 // Refuses requests that must never reach routing: forbidden methods, encoded traversal, oversized declared bodies.
 import { createMiddleware } from "hono/factory";
-import { getConfig } from "../config.ts";
+import { getConfig } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 

@@ -1,6 +1,6 @@
 // Forwards a request to the origin with its body streamed and capped, and maps origin failures to clear errors.
 import type { Context } from "hono";
-import type { Config } from "../config.ts";
+import type { Config } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import type { AppEnv } from "../types.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";

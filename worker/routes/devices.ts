@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { readFields } from "../body.ts";
 import { accountStub } from "../../durable-objects/account/index.ts";
-import { roleFor } from "../auth/config.ts";
+import { roleFor } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { mintEnrollmentLink } from "../auth/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";

@@ -2,11 +2,10 @@
 import { Hono, type Context, type Next } from "hono";
 import { accountStub } from "../../durable-objects/account/index.ts";
 import { ASSERTION_HEADER, mintAssertion } from "../auth/assertion.ts";
-import { roleFor } from "../auth/config.ts";
+import { getConfig, isProxyPath, roleFor } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
-import { getConfig, isProxyPath } from "../config.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { proxyToOrigin } from "../proxy/index.ts";
 import { relayWebSocket } from "../proxy/websocket.ts";

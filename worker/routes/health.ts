@@ -1,9 +1,7 @@
 // Liveness (/health, never touches the origin) and readiness (/ready, checks config and the origin).
 import { Hono } from "hono";
 import { version } from "../../package.json";
-import { getAuthConfig } from "../auth/config.ts";
-import { getConfig } from "../config.ts";
-import { presenceCheck } from "../presence/config.ts";
+import { getAuthConfig, getConfig, presenceCheck } from "../../shared/settings/index.ts";
 import type { AppEnv } from "../types.ts";
 
 let startedAt = 0;

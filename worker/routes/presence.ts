@@ -3,9 +3,8 @@
 import { Hono, type Context } from "hono";
 import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
-import { getConfig } from "../config.ts";
+import { getConfig, getPresenceConfig, type PresenceConfig } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
-import { getPresenceConfig, type PresenceConfig } from "../presence/config.ts";
 import type { AppEnv } from "../types.ts";
 import { batchList, parseBatchEntry, parseExit, parseHeartbeat, sessionId, BATCH_BODY_CAP, HEARTBEAT_BODY_CAP } from "../../shared/presence.ts";
 import type { HeartbeatAnswer, HeartbeatBatchAnswer, PresenceList, SessionLookup } from "../../shared/api-types.ts";

@@ -5,7 +5,7 @@ import { readFields } from "../body.ts";
 import { accountStub } from "../../durable-objects/account/index.ts";
 import { authConfigOf, requireAuth, SCOPED_COOKIE } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
-import { getConfig, isProxyPath } from "../config.ts";
+import { getConfig, isProxyPath } from "../../shared/settings/index.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";

@@ -1,6 +1,6 @@
 // The presence HTTP API through the Worker: shapes, the legacy body, batches, exits, ownership, limits, and bad input.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parsePresenceConfig } from "../../../worker/presence/config.ts";
+import { parsePresenceConfig } from "../../../shared/settings/index.ts";
 import { api, as, clock, expectError, fakeOrigin, testEnv, tokenFor, unique } from "./helpers.ts";
 
 let origin: ReturnType<typeof fakeOrigin>;
