@@ -75,7 +75,8 @@ beforeAll(async () => {
   const [result] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   packed = result!.files.map((f) => f.path);
 
-  // The repository's lockfile pins every package to the version `npm ci` left in the npm cache: nothing is fetched.
+  // The repository's lockfile pins every package to the version `npm ci` left in the npm cache, so the install is served
+  // from the cache; --prefer-offline (not --offline) lets npm ask the registry for metadata the cache lacks.
   consumer = join(work, "app");
   mkdirSync(consumer);
   copyFileSync(join(ROOT, "package-lock.json"), join(consumer, "package-lock.json"));
@@ -83,7 +84,7 @@ beforeAll(async () => {
   const pick = (deps: Record<string, string>, names: string[]) => Object.fromEntries(names.map((n) => [n, deps[n]!]));
   const dependencies = { ...pick(own.dependencies!, ["hono", "@hono/node-server"]), ...pick(own.devDependencies!, ["express", "@types/node"]) };
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies }));
-  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--omit=optional", join(work, result!.filename)], { cwd: consumer });
+  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--omit=optional", join(work, result!.filename)], { cwd: consumer });
   for (const [name, source] of Object.entries(APPS)) writeFileSync(join(consumer, `${name}.js`), source);
 
   edge = createServer((req, res) => {
