@@ -1,8 +1,7 @@
 // Talks to the origin for the hub: signed, ordered event batches with backoff, and the /health probe.
 import { getAuthConfig } from "../../worker/auth/config.ts";
-import { ASSERTION_HEADER } from "../../worker/auth/assertion.ts";
-import { mintOwn } from "../../worker/auth/tokens.ts";
 import { getConfig } from "../../worker/config.ts";
+import { ASSERTION_HEADER, signAssertion } from "../../shared/assertion.ts";
 import { OUTBOX_BATCH, OUTBOX_MAX_BACKOFF_MS } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
 
@@ -80,19 +79,14 @@ export class Outbox {
     const config = getConfig(this.#env);
     const auth = getAuthConfig(this.#env);
     if (!config.ok || !auth.ok) return { ok: false, detail: "configuration invalid; see /ready" };
-    const { token } = await mintOwn(
-      auth.auth,
-      "assertion",
-      {
-        sub: "outpost-edge",
-        email: "",
-        role: "system",
-        htm: "POST",
-        htu: EVENTS_PATH,
-        body_sha256: await bodySha256(body),
-      },
-      { audience: auth.auth.originAudience },
-    );
+    const token = await signAssertion(auth.auth, {
+      sub: "outpost-edge",
+      email: "",
+      role: "system",
+      htm: "POST",
+      htu: EVENTS_PATH,
+      body_sha256: await bodySha256(body),
+    });
     try {
       const res = await fetch(new URL(EVENTS_PATH, config.config.originUrl), {
         method: "POST",

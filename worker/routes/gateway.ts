@@ -1,12 +1,13 @@
 // The catch-all for proxied paths: authenticate, limit writes, sign an assertion, forward to the origin.
 import { Hono, type Context, type Next } from "hono";
 import { accountStub } from "../auth/account.ts";
-import { ASSERTION_HEADER, mintAssertion } from "../auth/assertion.ts";
+import { mintAssertion } from "../auth/assertion.ts";
 import { roleFor } from "../auth/config.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { getConfig, isProxyPath } from "../config.ts";
+import { ASSERTION_HEADER } from "../../shared/assertion.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { proxyToOrigin } from "../proxy/index.ts";
 import { relayWebSocket } from "../proxy/websocket.ts";
