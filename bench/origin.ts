@@ -1,5 +1,5 @@
 // Origin overhead benchmark: the app called directly vs through the origin (assertion check + forward), same load, one run.
-// `node bench/origin.ts [--duration S] [--rounds N] [--no-write]` writes the "origin" section of BENCHMARKS.md.
+// `node bench/origin.ts [--duration S] [--rounds N] [--note TEXT] [--no-write]` writes the "origin" section of BENCHMARKS.md.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, randomUUID, sign, type KeyObject } from "node:crypto";
 import http from "node:http";
@@ -107,7 +107,7 @@ function startApp(): Promise<{ url: string; child: ChildProcess }> {
   });
 }
 
-/** µs per verification of the assertion check alone (signature, claims, replay cache), in this process. */
+/** µs per verification of the assertion check alone (jose jwtVerify, binding, replay cache), in this process. */
 async function verifyCostUs(mint: (m: string, u: string) => string): Promise<number> {
   const verify = createOutpostVerifier({ issuer: ISSUER, jwks: { keys: [publicJwk(TEST_SIGNING_KEY)] } });
   const tokens = Array.from({ length: 3000 }, () => mint("GET", PATH));
@@ -177,7 +177,7 @@ export const originOverhead: BenchmarkFn = async (ctx: BenchContext) => {
     "",
     `- **Added p50 (1 connection): ${num(addedP50, 3)} ms** — target < ${TARGET_ADDED_P50_MS} ms: ${addedP50 < TARGET_ADDED_P50_MS ? "met" : "NOT met"}.`,
     `- Added p50 at 10 connections: ${num((ten.origin.latencyUs.percentile(50) - ten.direct.latencyUs.percentile(50)) / 1000, 3)} ms; throughput ${num((ten.origin.ok / ten.origin.seconds) / (ten.direct.ok / ten.direct.seconds), 2)}× direct.`,
-    `- The assertion check alone: ${num(verifyUs, 1)} µs per request (in-process: node:crypto ES256 verify, claim checks, replay cache). Origin CPU per forwarded request: ${num(one.originCpuUs, 0)} µs (1 connection), ${num(ten.originCpuUs, 0)} µs (10).`,
+    `- The assertion check alone: ${num(verifyUs, 1)} µs per request (in-process: jose \`jwtVerify\` with WebCrypto ES256, claim checks, binding, replay cache). Origin CPU per forwarded request: ${num(one.originCpuUs, 0)} µs (1 connection), ${num(ten.originCpuUs, 0)} µs (10).`,
     "",
     `Run: \`${ctx.command}\` on ${new Date().toISOString()}, ${rounds} × ${seconds} s per target and profile. Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}. Load average before / after: ${loadBefore} → ${loadAverage()}.${ctx.note ? ` Note: ${ctx.note}` : ""}`,
   ].join("\n");
@@ -185,13 +185,16 @@ export const originOverhead: BenchmarkFn = async (ctx: BenchContext) => {
 
 // Standalone: `node bench/origin.ts` (bench/run.ts can also list it as `origin`).
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
-  const { values } = parseArgs({ options: { duration: { type: "string" }, rounds: { type: "string" }, "no-write": { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { duration: { type: "string" }, rounds: { type: "string" }, note: { type: "string" }, "no-write": { type: "boolean", default: false } },
+  });
   const root = fileURLToPath(new URL("..", import.meta.url));
   const markdown = await originOverhead({
     root,
-    command: `node bench/origin.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`,
+    command: `node bench/origin.ts${values.duration ? ` --duration ${values.duration}` : ""}${values.rounds ? ` --rounds ${values.rounds}` : ""}`,
     ...(values.duration ? { durationSec: Number(values.duration) } : {}),
     ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
+    ...(values.note ? { note: values.note } : {}),
     log: (m) => console.log(`[bench] ${m}`),
   });
   if (values["no-write"]) console.log(markdown);

@@ -4,14 +4,14 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { errorBody, OutpostError } from "../shared/errors.ts";
 import { projects } from "./api/projects.ts";
 import { sessions } from "./api/sessions.ts";
 import { tasks } from "./api/tasks.ts";
-import { ApiError, type OriginVars } from "./api/validate.ts";
+import type { OriginVars } from "./api/validate.ts";
 import { edgeEvents } from "./events.ts";
-import { errorBody } from "./http.ts";
 import type { Store } from "./store.ts";
-import type { OutpostIdentity } from "./verify.ts";
+import { OutpostVerifyError, type OutpostIdentity } from "./verify.ts";
 
 export type OriginEnv = { Bindings: HttpBindings; Variables: OriginVars };
 
@@ -40,7 +40,7 @@ export function createOriginApp(options: AppOptions) {
   // Everything below /health was verified by the server; a request that somehow was not is refused here too.
   app.use("*", async (c, next) => {
     const ctx = options.contextOf(c.env.incoming);
-    if (!ctx) throw new ApiError(401, "AUTH_INVALID", "This request did not come through the Outpost edge.");
+    if (!ctx) throw new OutpostVerifyError("not verified by the server");
     c.set("identity", ctx.identity);
     c.set("requestId", ctx.requestId);
     c.set("store", options.store);
@@ -63,7 +63,7 @@ export function createOriginApp(options: AppOptions) {
   app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));
   app.onError((err, c) => {
     const requestId = c.get("requestId") ?? "";
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, requestId), err.status as 400);
+    if (err instanceof OutpostError) return c.json(errorBody(err.code, err.message, requestId), err.status, err.headers);
     console.error(JSON.stringify({ msg: "origin error", requestId, path: c.req.path, error: err instanceof Error ? err.message : String(err) }));
     return c.json(errorBody("INTERNAL", "The origin failed to handle this request.", requestId), 500);
   });

@@ -2,8 +2,10 @@
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import { isActive } from "../shared/api-types.ts";
+import { OutpostError } from "../shared/errors.ts";
 import {
   DISCONNECTED,
+  EDGE_ROLE,
   EDGE_SUBJECT,
   EVENTS_PATH,
   MAX_EVENTS_BYTES,
@@ -12,8 +14,9 @@ import {
   type BatchResult,
   type PresenceEvent,
 } from "../shared/events.ts";
-import { ApiError, invalid, type OriginVars } from "./api/validate.ts";
+import { invalid, type OriginVars } from "./api/validate.ts";
 import { sessionJson, type OriginTimelineEntry as TimelineEntry, type Row, type Store } from "./store.ts";
+import { OutpostVerifyError } from "./verify.ts";
 
 /** An event as the origin accepts it: any lower-case type, so a newer edge's events are stored rather than refused. */
 export type EdgeEvent = PresenceEvent<string>;
@@ -28,7 +31,7 @@ export function parseBatch(text: string): EdgeEvent[] {
   try {
     body = JSON.parse(text);
   } catch {
-    throw new ApiError(400, "INVALID_JSON", "The body is not valid JSON.");
+    throw new OutpostError("INVALID_JSON", "The body is not valid JSON.");
   }
   const events = (body as { events?: unknown } | null)?.events;
   if (!Array.isArray(events)) throw invalid('The body must be {"events":[...]}.');
@@ -163,13 +166,13 @@ export const edgeEvents = new Hono<{ Variables: OriginVars }>();
 
 edgeEvents.post(EVENTS_PATH, async (c) => {
   const identity = c.get("identity");
-  if (identity.sub !== EDGE_SUBJECT || identity.role !== "system") throw new ApiError(403, "FORBIDDEN", "Only the edge delivers events.");
+  if (identity.sub !== EDGE_SUBJECT || identity.role !== EDGE_ROLE) throw new OutpostError("FORBIDDEN", "Only the edge delivers events.");
   // The assertion must sign this very body; without the hash, anyone replaying a header could post any batch.
-  if (!identity.bodySha256) throw new ApiError(401, "AUTH_INVALID", "This request did not come through the Outpost edge.");
-  if (Number(c.req.header("content-length") ?? "0") > MAX_EVENTS_BYTES) throw new ApiError(413, "PAYLOAD_TOO_LARGE", "The batch is too large.");
+  if (!identity.bodySha256) throw new OutpostVerifyError("no body_sha256");
+  if (Number(c.req.header("content-length") ?? "0") > MAX_EVENTS_BYTES) throw new OutpostError("PAYLOAD_TOO_LARGE", "The batch is too large.");
   const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.byteLength > MAX_EVENTS_BYTES) throw new ApiError(413, "PAYLOAD_TOO_LARGE", "The batch is too large.");
-  if (base64urlSha256(bytes) !== identity.bodySha256) throw new ApiError(401, "AUTH_INVALID", "This request did not come through the Outpost edge.");
+  if (bytes.byteLength > MAX_EVENTS_BYTES) throw new OutpostError("PAYLOAD_TOO_LARGE", "The batch is too large.");
+  if (base64urlSha256(bytes) !== identity.bodySha256) throw new OutpostVerifyError("body_sha256 does not match the body");
   const events = parseBatch(new TextDecoder().decode(bytes));
   const result = storeBatch(c.get("store"), events);
   return c.json(result);

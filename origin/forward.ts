@@ -2,10 +2,12 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
-import { ASSERTION_HEADER, type OutpostIdentity } from "./verify.ts";
+import { ASSERTION_HEADER } from "../shared/assertion.ts";
+import { OutpostError } from "../shared/errors.ts";
 import { connectionListed, HOP_BY_HOP, headerSafe, rejectUpgrade, sendError } from "./http.ts";
+import type { OutpostIdentity } from "./verify.ts";
 
-const UPSTREAM_DOWN = "The app behind the origin is not reachable.";
+const upstreamDown = () => new OutpostError("UPSTREAM_UNREACHABLE", "The app behind the origin is not reachable.");
 
 export interface Forwarder {
   /** Forwards one HTTP request and streams the answer back. */
@@ -86,7 +88,7 @@ export function createForwarder(upstream: string): Forwarder {
         upRes.on("aborted", () => res.destroy());
       });
       upReq.on("error", (err) => {
-        if (!res.headersSent) sendError(res, 502, "UPSTREAM_UNREACHABLE", UPSTREAM_DOWN, requestId);
+        if (!res.headersSent) sendError(res, upstreamDown(), requestId);
         else res.destroy(err);
       });
       // The client went away (or the edge cut the stream): stop the app's request too.
@@ -135,7 +137,7 @@ export function createForwarder(upstream: string): Forwarder {
         upRes.pipe(socket);
         upRes.on("error", () => socket.destroy());
       });
-      upReq.on("error", () => rejectUpgrade(socket, 502, "UPSTREAM_UNREACHABLE", UPSTREAM_DOWN, requestId));
+      upReq.on("error", () => rejectUpgrade(socket, upstreamDown(), requestId));
       upReq.end();
     },
 

@@ -1,16 +1,9 @@
-// Plumbing shared by the origin's HTTP paths: the standard error body, request ids, hop-by-hop headers, raw socket answers.
+// Plumbing shared by the origin's HTTP paths: error answers in the standard shape, request ids, hop-by-hop headers, raw socket answers.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-
-export interface ErrorBody {
-  error: { code: string; message: string; requestId: string };
-}
-
-export function errorBody(code: string, message: string, requestId: string): ErrorBody {
-  return { error: { code, message, requestId } };
-}
+import { errorBody, type OutpostError } from "../shared/errors.ts";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -20,28 +13,29 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** Answers with the standard JSON error shape. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, requestId: string, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(errorBody(code, message, requestId));
+/** Answers with the standard JSON error shape, the status from the error's code; `headers` add to the error's own. */
+export function sendError(res: ServerResponse, err: OutpostError, requestId: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  const body = JSON.stringify(errorBody(err.code, err.message, requestId));
+  res.writeHead(err.status, {
     "content-type": "application/json; charset=utf-8",
     "content-length": String(Buffer.byteLength(body)),
     "cache-control": "no-store",
+    ...err.headers,
     ...headers,
   });
   res.end(body);
 }
 
 /** Answers an upgrade request on its raw socket (no HTTP response object exists there) and closes it. */
-export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, requestId: string): void {
+export function rejectUpgrade(socket: Duplex, err: OutpostError, requestId: string): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify(errorBody(code, message, requestId));
+  const body = JSON.stringify(errorBody(err.code, err.message, requestId));
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ""}\r\n` +
       "Content-Type: application/json; charset=utf-8\r\n" +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       "Cache-Control: no-store\r\nConnection: close\r\n\r\n" +

@@ -1,12 +1,12 @@
 // The package entry ("outpost/origin"): verify the edge's assertion in your own app, as Hono or Express/node:http middleware.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { MiddlewareHandler } from "hono";
-import { createOutpostVerifier, OutpostVerifyError, ASSERTION_HEADER, type OutpostIdentity, type OutpostVerifier, type VerifyOptions } from "./verify.ts";
+import { ASSERTION_HEADER } from "../shared/assertion.ts";
+import { errorBody } from "../shared/errors.ts";
+import { createOutpostVerifier, OutpostVerifyError, type OutpostIdentity, type OutpostVerifier, type VerifyOptions } from "./verify.ts";
 
 export { ASSERTION_HEADER, ASSERTION_TYP, createOutpostVerifier, OutpostVerifyError, parseJwks } from "./verify.ts";
 export type { KeySource, OutpostIdentity, OutpostVerifier, PublicJwk, RequestFacts, VerifyOptions } from "./verify.ts";
-
-const REFUSED = "This request did not come through the Outpost edge.";
 const byKey = new Map<string, OutpostVerifier>();
 const byKeys = new WeakMap<object, OutpostVerifier>();
 
@@ -50,8 +50,8 @@ export function verifyOutpostRequest(req: Request | IncomingMessage, options: Ve
   return verifierFor(options)({ method: req.method ?? "", pathAndQuery: targetOf(req), assertion: Array.isArray(header) ? undefined : header });
 }
 
-function refusal(requestId: string | undefined) {
-  return { error: { code: "AUTH_INVALID", message: REFUSED, requestId: requestId ?? "" } };
+function refusal(err: OutpostVerifyError, requestId: string | undefined) {
+  return errorBody(err.code, err.message, requestId ?? "");
 }
 
 /** Hono middleware: refuses with 401 JSON, else sets c.get("outpost") to the verified identity. */
@@ -65,7 +65,7 @@ export function outpostHono(options: VerifyOptions | OutpostVerifier): Middlewar
       identity = await verify({ method: c.req.method, pathAndQuery: incoming?.url ?? targetOf(c.req.raw), assertion: c.req.header(ASSERTION_HEADER) });
     } catch (err) {
       if (!(err instanceof OutpostVerifyError)) throw err;
-      return c.json(refusal(c.req.header("x-request-id")), 401);
+      return c.json(refusal(err, c.req.header("x-request-id")), err.status);
     }
     c.set("outpost", identity);
     await next();
@@ -90,8 +90,8 @@ export function outpostMiddleware(options: VerifyOptions | OutpostVerifier) {
       (err: unknown) => {
         if (!(err instanceof OutpostVerifyError)) return next(err);
         const requestId = req.headers["x-request-id"];
-        const body = JSON.stringify(refusal(typeof requestId === "string" ? requestId : undefined));
-        res.writeHead(401, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+        const body = JSON.stringify(refusal(err, typeof requestId === "string" ? requestId : undefined));
+        res.writeHead(err.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
         res.end(body);
       },
     );

@@ -1,5 +1,15 @@
 // The edge's public keys for the origin: a fixed JWKS, or the edge's /.well-known/jwks.json fetched lazily and cached.
-import { createPublicKey, type KeyObject } from "node:crypto";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  jwksCache,
+  type ExportedJWKSCache,
+  type FetchImplementation,
+  type JWKSCacheInput,
+  type JWTVerifyGetKey,
+} from "jose";
 
 /** An unknown kid refetches the edge's JWKS at most this often. */
 export const JWKS_COOLDOWN_MS = 30_000;
@@ -22,24 +32,21 @@ export interface PublicJwk {
   use: "sig";
 }
 
-/** Finds the verification key for a kid; null when there is none (after at most one refetch per cooldown). */
-export interface KeySource {
-  get(kid: string): Promise<KeyObject | null>;
-}
+/** Finds the verification key for a token's header: jose's key resolver (createLocalJWKSet, createRemoteJWKSet). */
+export type KeySource = JWTVerifyGetKey;
 
 /**
- * Parses a JWKS given as JSON text: {"keys":[...]}, a single JWK, or an array of JWKs. Only P-256 EC keys are kept
- * (private parts dropped); `strict` refuses anything else instead of skipping it.
+ * Parses a JWKS given as JSON text: {"keys":[...]}, a single JWK, or an array of JWKs. Only P-256 EC keys are accepted
+ * (private parts dropped); keys for another alg are skipped.
  */
-export function parseJwks(text: string, strict = true): { keys: PublicJwk[] } {
+export function parseJwks(text: string): { keys: PublicJwk[] } {
   const parsed = JSON.parse(text) as unknown;
   const list = Array.isArray(parsed) ? parsed : parsed && typeof parsed === "object" && "keys" in parsed ? (parsed as { keys: unknown }).keys : [parsed];
   if (!Array.isArray(list)) throw new TypeError("no keys");
   const keys: PublicJwk[] = [];
   for (const jwk of list as Record<string, unknown>[]) {
     if (!jwk || typeof jwk !== "object" || jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.x !== "string" || typeof jwk.y !== "string") {
-      if (strict) throw new TypeError("every key must be a P-256 EC JWK");
-      continue;
+      throw new TypeError("every key must be a P-256 EC JWK");
     }
     if (jwk.alg !== undefined && jwk.alg !== "ES256") continue;
     keys.push({ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, alg: "ES256", use: "sig", ...(typeof jwk.kid === "string" ? { kid: jwk.kid } : {}) });
@@ -48,67 +55,60 @@ export function parseJwks(text: string, strict = true): { keys: PublicJwk[] } {
   return { keys };
 }
 
-function importKeys(keys: PublicJwk[]): Map<string, KeyObject> {
-  const map = new Map<string, KeyObject>();
-  for (const jwk of keys) {
-    if (jwk.kid === undefined) continue;
-    map.set(jwk.kid, createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: "jwk" }));
+/** Fixed keys (--jwks): only their public parts are used. */
+export function localKeys(jwks: { keys: unknown[] }): KeySource {
+  return createLocalJWKSet(parseJwks(JSON.stringify(jwks)));
+}
+
+/** fetch with a size cap: the edge's JWKS is a few keys, anything much larger is refused. */
+const boundedFetch: FetchImplementation = async (url, init) => {
+  const res = await fetch(url, init);
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return new Response(null, { status: res.status });
   }
-  return map;
-}
+  const text = await res.text();
+  if (text.length > MAX_JWKS_BYTES) throw new errors.JWKSInvalid("JWKS too large");
+  return new Response(text, { status: 200, headers: res.headers });
+};
 
-export function staticKeys(jwks: { keys: PublicJwk[] } | { keys: unknown[] }): KeySource {
-  const map = importKeys(parseJwks(JSON.stringify(jwks)).keys);
-  return { get: async (kid) => map.get(kid) ?? null };
-}
-
-/** The edge's JWKS over HTTP: fetched on first use, shared by concurrent callers, refreshed when stale or for a new kid. */
-export function remoteKeys(url: string, options: { cooldownMs?: number; maxAgeMs?: number } = {}): KeySource {
+/**
+ * The edge's JWKS over HTTP, through jose's remote set: fetched on first use, shared by concurrent callers, refreshed
+ * when stale, refetched for an unknown kid at most once per cooldown. Around it: a failed fetch pauses further attempts
+ * (refusing at once rather than keeping every request waiting), and the keys of the last good fetch stay usable for
+ * JWKS_MAX_STALE_MS while refreshes fail.
+ */
+export function edgeKeys(url: string, options: { cooldownMs?: number } = {}): KeySource {
   const cooldownMs = options.cooldownMs ?? JWKS_COOLDOWN_MS;
-  const maxAgeMs = options.maxAgeMs ?? JWKS_MAX_AGE_MS;
-  let keys: Map<string, KeyObject> | null = null;
-  let fetchedAt = 0;
-  let attemptedAt = -Infinity;
-  let pending: Promise<void> | null = null;
+  const cache: Partial<ExportedJWKSCache> = {};
+  const remote = createRemoteJWKSet(new URL(url), {
+    cooldownDuration: cooldownMs,
+    cacheMaxAge: JWKS_MAX_AGE_MS,
+    timeoutDuration: FETCH_TIMEOUT_MS,
+    [jwksCache]: cache as JWKSCacheInput,
+    [customFetch]: boundedFetch,
+  });
   let failedAt = -Infinity;
+  let lastGood: { uat: number; keys: KeySource } | null = null;
 
-  async function load(): Promise<void> {
-    attemptedAt = Date.now();
-    const res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: "error", headers: { accept: "application/json" } });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`JWKS answered ${res.status}`);
+  /** The keys of the last good fetch while they are recent enough; otherwise `err` (the origin fails closed). */
+  const fallback = (err: unknown): KeySource => {
+    if (!cache.jwks || cache.uat === undefined || Date.now() - cache.uat > JWKS_MAX_STALE_MS) throw err;
+    if (lastGood?.uat !== cache.uat) lastGood = { uat: cache.uat, keys: createLocalJWKSet(cache.jwks) };
+    return lastGood.keys;
+  };
+
+  return async (header, token) => {
+    if (Date.now() - failedAt < (cache.jwks ? cooldownMs : FAILED_FETCH_PAUSE_MS)) {
+      return fallback(new errors.JOSEError("the edge's JWKS is unreachable"))(header, token);
     }
-    const text = await res.text();
-    if (text.length > MAX_JWKS_BYTES) throw new Error("JWKS too large");
-    keys = importKeys(parseJwks(text, false).keys);
-    fetchedAt = Date.now();
-  }
-
-  /** One fetch at a time; a failed refresh keeps the keys fetched before (within JWKS_MAX_STALE_MS). */
-  function refresh(): Promise<void> {
-    pending ??= load().finally(() => {
-      pending = null;
-    });
-    return pending.catch((err: unknown) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      // No key for this kid is an answer from the JWKS; anything else means the JWKS could not be had.
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
       failedAt = Date.now();
-      if (!keys || Date.now() - fetchedAt > JWKS_MAX_STALE_MS) {
-        keys = null;
-        throw err;
-      }
-    });
-  }
-
-  return {
-    async get(kid) {
-      const now = Date.now();
-      if (!keys && now - failedAt < FAILED_FETCH_PAUSE_MS) throw new Error("the edge's JWKS is unreachable");
-      if (!keys || (now - fetchedAt > maxAgeMs && now - attemptedAt >= cooldownMs)) await refresh();
-      const key = keys!.get(kid);
-      if (key) return key;
-      if (Date.now() - attemptedAt < cooldownMs) return null;
-      await refresh();
-      return keys?.get(kid) ?? null;
-    },
+      return fallback(err)(header, token);
+    }
   };
 }

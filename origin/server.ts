@@ -6,8 +6,10 @@ import { LOCAL_HOST, ORIGIN_OPTIONS, ORIGIN_PORT } from "../shared/settings/inde
 import { createOriginApp, type RequestContext } from "./app.ts";
 import { createForwarder, type Forwarder } from "./forward.ts";
 import { pathOf, rejectUpgrade, requestIdOf, sendError } from "./http.ts";
+import { ASSERTION_HEADER } from "../shared/assertion.ts";
+import { OutpostError } from "../shared/errors.ts";
 import { databaseFile, Store } from "./store.ts";
-import { createOutpostVerifier, OutpostVerifyError, type OutpostVerifier, ASSERTION_HEADER } from "./verify.ts";
+import { createOutpostVerifier, OutpostVerifyError, type OutpostVerifier } from "./verify.ts";
 import { createBuiltinSockets } from "./ws.ts";
 
 export interface OriginOptions {
@@ -39,6 +41,7 @@ export interface RunningOrigin {
 }
 
 const DEFAULT_DATA_DIR = ORIGIN_OPTIONS.dataDir.default;
+const failed = () => new OutpostError("INTERNAL", "The origin failed to handle this request.");
 
 /** Without a key source nothing can be verified: every request but /health is refused (fails closed). */
 function verifierFor(options: OriginOptions): OutpostVerifier {
@@ -66,16 +69,16 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
   const app = createOriginApp({ store, contextOf: (incoming) => contexts.get(incoming), builtinApi: !forwarder });
   const handle = getRequestListener(app.fetch);
 
-  /** Verifies the request's assertion; null (after logging why) when it must be refused. */
-  async function guard(req: IncomingMessage, requestId: string): Promise<RequestContext | null> {
+  /** Verifies the request's assertion; the refusal (after logging why) when it must be refused. */
+  async function guard(req: IncomingMessage, requestId: string): Promise<RequestContext | OutpostVerifyError> {
     try {
       const assertion = req.headers[ASSERTION_HEADER];
       const identity = await verify({ method: req.method ?? "", pathAndQuery: req.url ?? "", assertion: Array.isArray(assertion) ? undefined : assertion });
       return { identity, requestId };
     } catch (err) {
-      const reason = err instanceof OutpostVerifyError ? err.reason : String(err);
-      log(JSON.stringify({ msg: "origin refused", method: req.method, path: pathOf(req.url), requestId, reason }));
-      return null;
+      const refused = err instanceof OutpostVerifyError ? err : new OutpostVerifyError(String(err), err);
+      log(JSON.stringify({ msg: "origin refused", method: req.method, path: pathOf(req.url), requestId, reason: refused.reason }));
+      return refused;
     }
   }
 
@@ -84,10 +87,10 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     if (path === "/health") return void handle(req, res);
     const requestId = requestIdOf(req);
     const ctx = await guard(req, requestId);
-    if (!ctx) {
+    if (ctx instanceof OutpostError) {
       // Nothing of a refused request is read or forwarded; the connection closes so its body is not waited for.
       res.shouldKeepAlive = false;
-      return sendError(res, 401, "AUTH_INVALID", "This request did not come through the Outpost edge.", requestId, { connection: "close" });
+      return sendError(res, ctx, requestId, { connection: "close" });
     }
     try {
       if (forwarder && !path.startsWith("/outpost/")) return forwarder.http(req, res, ctx.identity, requestId);
@@ -95,7 +98,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
       void handle(req, res);
     } catch (err) {
       log(JSON.stringify({ msg: "origin error", path, requestId, error: err instanceof Error ? err.message : String(err) }));
-      sendError(res, 500, "INTERNAL", "The origin failed to handle this request.", requestId);
+      sendError(res, failed(), requestId);
     }
   });
 
@@ -103,14 +106,14 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     socket.on("error", () => socket.destroy());
     const requestId = requestIdOf(req);
     const ctx = await guard(req, requestId);
-    if (!ctx) return rejectUpgrade(socket, 401, "AUTH_INVALID", "This request did not come through the Outpost edge.", requestId);
+    if (ctx instanceof OutpostError) return rejectUpgrade(socket, ctx, requestId);
     const path = pathOf(req.url);
     try {
       if (forwarder && !path.startsWith("/outpost/")) forwarder.upgrade(req, socket, head, ctx.identity, requestId);
       else sockets.upgrade(req, socket, head, ctx.identity, requestId);
     } catch (err) {
       log(JSON.stringify({ msg: "origin error", path, requestId, error: err instanceof Error ? err.message : String(err) }));
-      rejectUpgrade(socket, 500, "INTERNAL", "The origin failed to handle this request.", requestId);
+      rejectUpgrade(socket, failed(), requestId);
     }
   });
   server.on("clientError", (_err, socket) => {

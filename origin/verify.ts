@@ -1,15 +1,11 @@
 // Verifies that a request reached the origin through the Outpost edge: its signed, single-use, request-bound assertion.
-import { verify as verifySignature } from "node:crypto";
-import { parseJwks, remoteKeys, staticKeys, type KeySource } from "./keys.ts";
+import { errors } from "jose";
+import { ASSERTION_AUDIENCE, ASSERTION_CLOCK_TOLERANCE_S, verifyAssertion, type VerifiedAssertion } from "../shared/assertion.ts";
+import { OutpostError } from "../shared/errors.ts";
+import { edgeKeys, localKeys, type KeySource } from "./keys.ts";
 
+export { ASSERTION_HEADER, ASSERTION_TYP } from "../shared/assertion.ts";
 export { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, parseJwks, type KeySource, type PublicJwk } from "./keys.ts";
-
-export const ASSERTION_HEADER = "outpost-assertion";
-export const ASSERTION_TYP = "outpost-assertion+jwt";
-const MAX_LIFETIME_S = 60;
-const MAX_TOKEN_LENGTH = 8192;
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const REQUIRED = ["exp", "iat", "jti", "sub", "htm", "htu"] as const;
 
 export interface OutpostIdentity {
   sub: string;
@@ -34,7 +30,7 @@ export interface VerifyOptions {
   jwksUrl?: string;
   /** How often an unknown kid may refetch the JWKS (default 30 s). */
   jwksCooldownMs?: number;
-  /** A custom key source (replaces jwks and jwksUrl). */
+  /** A custom key source, e.g. jose's createLocalJWKSet (replaces jwks and jwksUrl). */
   keys?: KeySource;
   /**
    * Assertions live up to 60 s: keep at most this many unexpired ids, then refuse rather than forget one.
@@ -50,15 +46,14 @@ export interface RequestFacts {
   assertion: string | null | undefined;
 }
 
-/** Why a request was refused; the code is stable, the message is generic on purpose. */
-export class OutpostVerifyError extends Error {
-  readonly code = "AUTH_INVALID";
-  readonly status = 401;
-  readonly reason: string;
-  constructor(reason: string) {
-    super("This request did not come through the Outpost edge.");
+/** Why a request was refused: always AUTH_INVALID (401) with a generic message on purpose; the reason is for logs. */
+export class OutpostVerifyError extends OutpostError {
+  constructor(reason: string, cause?: unknown) {
+    super("AUTH_INVALID", "This request did not come through the Outpost edge.", { detail: reason, cause });
     this.name = "OutpostVerifyError";
-    this.reason = reason;
+  }
+  get reason(): string {
+    return this.detail ?? "";
   }
 }
 
@@ -95,88 +90,48 @@ class ReplayCache {
 export type OutpostVerifier = (facts: RequestFacts) => Promise<OutpostIdentity>;
 
 /** The key source for the options: a custom one, fixed keys, or the edge's JWKS fetched lazily and cached. */
-export function keySourceOf(options: VerifyOptions): KeySource {
+function keySourceOf(options: VerifyOptions): KeySource {
   if (options.keys) return options.keys;
-  if (options.jwks) return staticKeys(parseJwks(JSON.stringify(options.jwks)));
+  if (options.jwks) return localKeys(options.jwks);
   const from = options.jwksUrl ?? (options.edgeUrl ? new URL("/.well-known/jwks.json", options.edgeUrl).href : null);
   if (!from) throw new TypeError("createOutpostVerifier: give edgeUrl (where the JWKS lives), jwksUrl, jwks or keys");
-  return remoteKeys(from, { cooldownMs: options.jwksCooldownMs });
+  return edgeKeys(from, { cooldownMs: options.jwksCooldownMs });
 }
 
-function decodeJson(segment: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-  } catch {
-    throw new OutpostVerifyError(`${what} is not JSON`);
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value)) throw new OutpostVerifyError(`${what} is not an object`);
-  return value as Record<string, unknown>;
+/** jose's failures carry a code; anything else came from getting the keys (no reachable JWKS): the origin fails closed. */
+function refusal(err: unknown): OutpostVerifyError {
+  if (err instanceof errors.JOSEError) return new OutpostVerifyError(`${err.code}: ${err.message}`, err);
+  return new OutpostVerifyError(`no keys: ${err instanceof Error ? err.message : String(err)}`, err);
 }
 
 /**
- * ES256 only, typ outpost-assertion+jwt, a kid the edge publishes; jku, x5u and embedded jwk headers are never
- * consulted, and a crit header is refused. Signatures are checked with node:crypto (OpenSSL), synchronously.
+ * The shared assertion check (shared/assertion.ts: ES256, typ, iss, aud, times, a kid the edge publishes), then what
+ * only the origin knows: the request it arrived with, the ids already used, and when this verifier started.
  */
 export function createOutpostVerifier(options: VerifyOptions): OutpostVerifier {
   const issuerUrl = options.issuer ?? options.edgeUrl;
   if (!issuerUrl || !URL.canParse(issuerUrl)) throw new TypeError("createOutpostVerifier: the issuer (edgeUrl or issuer) must be a URL");
   const issuer = new URL(issuerUrl).origin;
-  const audience = options.audience || "origin";
-  const tolerance = options.clockToleranceSeconds ?? 5;
+  const audience = options.audience || ASSERTION_AUDIENCE;
+  const clockTolerance = options.clockToleranceSeconds ?? ASSERTION_CLOCK_TOLERANCE_S;
   const keys = keySourceOf(options);
   const replay = new ReplayCache(options.replayCacheSize ?? 1_000_000);
   // Ids used before this verifier existed are unknown to its replay cache: older assertions are refused.
   const bornAt = Math.floor(Date.now() / 1000);
 
   return async function verifyOutpostAssertion(facts: RequestFacts): Promise<OutpostIdentity> {
-    const token = facts.assertion;
-    if (!token) throw new OutpostVerifyError("no assertion");
-    if (token.length > MAX_TOKEN_LENGTH) throw new OutpostVerifyError("assertion too large");
-    if (!JWT_SHAPE.test(token)) throw new OutpostVerifyError("not a compact JWS");
-    const [h, p, s] = token.split(".") as [string, string, string];
-    const header = decodeJson(h, "header");
-    if (header.alg !== "ES256") throw new OutpostVerifyError(`alg ${String(header.alg)}`);
-    if (header.typ !== ASSERTION_TYP) throw new OutpostVerifyError(`typ ${String(header.typ)}`);
-    if (header.crit !== undefined) throw new OutpostVerifyError("crit header");
-    if (typeof header.kid !== "string") throw new OutpostVerifyError("no kid");
-    let key;
+    if (!facts.assertion) throw new OutpostVerifyError("no assertion");
+    let claims: VerifiedAssertion;
     try {
-      key = await keys.get(header.kid);
+      claims = await verifyAssertion(facts.assertion, keys, { issuer, audience, clockTolerance });
     } catch (err) {
-      // No reachable JWKS ends here: the origin fails closed.
-      throw new OutpostVerifyError(`no keys: ${err instanceof Error ? err.message : String(err)}`);
+      throw refusal(err);
     }
-    if (!key) throw new OutpostVerifyError(`unknown kid ${header.kid}`);
-    const signature = Buffer.from(s, "base64url");
-    if (signature.byteLength !== 64) throw new OutpostVerifyError("bad signature length");
-    if (!verifySignature("sha256", Buffer.from(`${h}.${p}`), { key, dsaEncoding: "ieee-p1363" }, signature)) {
-      throw new OutpostVerifyError("bad signature");
-    }
-
-    const claims = decodeJson(p, "payload");
-    for (const name of REQUIRED) if (claims[name] === undefined) throw new OutpostVerifyError(`missing ${name}`);
-    const { exp, iat, nbf, jti, sub, aud } = claims;
-    if (typeof exp !== "number" || typeof iat !== "number" || !Number.isFinite(exp) || !Number.isFinite(iat)) throw new OutpostVerifyError("bad exp or iat");
-    const now = Math.floor(Date.now() / 1000);
-    if (claims.iss !== issuer) throw new OutpostVerifyError("wrong issuer");
-    if (aud !== audience && !(Array.isArray(aud) && aud.includes(audience))) throw new OutpostVerifyError("wrong audience");
-    if (exp <= now - tolerance) throw new OutpostVerifyError("expired");
-    if (iat > now + tolerance) throw new OutpostVerifyError("issued in the future");
-    if (nbf !== undefined && (typeof nbf !== "number" || nbf > now + tolerance)) throw new OutpostVerifyError("not yet valid");
-    if (exp - iat > MAX_LIFETIME_S) throw new OutpostVerifyError("lifetime too long");
-    if (now - iat > MAX_LIFETIME_S + tolerance) throw new OutpostVerifyError("too old");
-    if (iat < bornAt - tolerance) throw new OutpostVerifyError("issued before this origin started");
-    if (typeof jti !== "string" || jti.length === 0 || jti.length > 200) throw new OutpostVerifyError("bad jti");
-    if (typeof sub !== "string" || !sub) throw new OutpostVerifyError("bad sub");
+    if (claims.iat < bornAt - clockTolerance) throw new OutpostVerifyError("issued before this origin started");
     if (claims.htm !== facts.method.toUpperCase()) throw new OutpostVerifyError("bound to another method");
     if (claims.htu !== facts.pathAndQuery) throw new OutpostVerifyError("bound to another path");
-    if (!replay.use(jti, exp + tolerance)) throw new OutpostVerifyError("replayed");
-    return {
-      sub,
-      email: typeof claims.email === "string" ? claims.email : "",
-      role: typeof claims.role === "string" ? claims.role : "",
-      ...(typeof claims.body_sha256 === "string" ? { bodySha256: claims.body_sha256 } : {}),
-    };
+    if (!replay.use(claims.jti, claims.exp + clockTolerance)) throw new OutpostVerifyError("replayed");
+    const { sub, email, role, body_sha256 } = claims;
+    return { sub, email, role, ...(body_sha256 !== undefined ? { bodySha256: body_sha256 } : {}) };
   };
 }

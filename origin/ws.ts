@@ -2,6 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
+import { OutpostError } from "../shared/errors.ts";
 import { pathOf, rejectUpgrade } from "./http.ts";
 import type { Change, Store } from "./store.ts";
 import type { OutpostIdentity } from "./verify.ts";
@@ -58,7 +59,7 @@ export function createBuiltinSockets(store: Store | null): BuiltinSockets {
       const path = pathOf(req.url);
       const route = path === ECHO_PATH ? echo : path === STREAM_PATH && store ? (ws: WebSocket) => stream(ws, identity) : null;
       if (!route || req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket") {
-        rejectUpgrade(socket, 404, "NOT_FOUND", "No such WebSocket route.", requestId);
+        rejectUpgrade(socket, new OutpostError("NOT_FOUND", "No such WebSocket route."), requestId);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,7 +1,6 @@
 // Talks to the origin for the hub: signed, ordered event batches with backoff, and the /health probe.
+import { ASSERTION_HEADER, signAssertion } from "../../shared/assertion.ts";
 import { getAuthConfig, getConfig } from "../../shared/settings/index.ts";
-import { ASSERTION_HEADER } from "../../worker/auth/assertion.ts";
-import { mintOwn } from "../../worker/auth/tokens.ts";
 import { OUTBOX_BATCH, OUTBOX_MAX_BACKOFF_MS } from "./model.ts";
 import type { PresenceStore } from "./store.ts";
 import { EDGE_ROLE, EDGE_SUBJECT, EVENTS_PATH } from "../../shared/events.ts";
@@ -80,19 +79,14 @@ export class Outbox {
     const config = getConfig(this.#env);
     const auth = getAuthConfig(this.#env);
     if (!config.ok || !auth.ok) return { ok: false, detail: "configuration invalid; see /ready" };
-    const { token } = await mintOwn(
-      auth.auth,
-      "assertion",
-      {
-        sub: EDGE_SUBJECT,
-        email: "",
-        role: EDGE_ROLE,
-        htm: "POST",
-        htu: EVENTS_PATH,
-        body_sha256: await bodySha256(body),
-      },
-      { audience: auth.auth.originAudience },
-    );
+    const token = await signAssertion(auth.auth, {
+      sub: EDGE_SUBJECT,
+      email: "",
+      role: EDGE_ROLE,
+      htm: "POST",
+      htu: EVENTS_PATH,
+      body_sha256: await bodySha256(body),
+    });
     try {
       const res = await fetch(new URL(EVENTS_PATH, config.config.originUrl), {
         method: "POST",

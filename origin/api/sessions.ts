@@ -2,9 +2,10 @@
 import { Hono } from "hono";
 import type { SQLInputValue } from "node:sqlite";
 import { SESSION_STATUSES as PRESENCE_STATUSES } from "../../shared/api-types.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { SESSION_NAME_MAX } from "../../shared/limits.ts";
 import { newId, sessionJson, type OriginTimelineEntry as TimelineEntry } from "../store.ts";
-import { ApiError, checkId, invalid, notFound, oneOf, onlyFields, paging, readJson, requireWriter, text, type OriginVars } from "./validate.ts";
+import { checkId, invalid, notFound, oneOf, onlyFields, paging, readJson, requireWriter, text, type OriginVars } from "./validate.ts";
 
 /** pending: created here, not yet seen by the edge. The rest are the edge's presence statuses. */
 export const SESSION_STATUSES = ["pending", ...PRESENCE_STATUSES] as const;
@@ -52,7 +53,7 @@ sessions.post("/", async (c) => {
     if (projectId && !store.get("SELECT 1 AS x FROM projects WHERE id = ?", projectId)) {
       throw invalid(`projectId ${JSON.stringify(projectId)} does not exist.`);
     }
-    if (store.get("SELECT 1 AS x FROM sessions WHERE id = ?", id)) throw new ApiError(409, "CONFLICT", `A session with id ${JSON.stringify(id)} already exists.`);
+    if (store.get("SELECT 1 AS x FROM sessions WHERE id = ?", id)) throw new OutpostError("CONFLICT", `A session with id ${JSON.stringify(id)} already exists.`);
     const timeline: TimelineEntry[] = [{ at: new Date(now).toISOString(), event: "created", status: "pending" }];
     store.run(
       `INSERT INTO sessions (id, project_id, name, status, timeline, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)`,

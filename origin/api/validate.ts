@@ -1,5 +1,7 @@
-// Request validation for the built-in API: JSON bodies, typed fields, list paging, and the errors they raise.
+// Request validation for the built-in API: JSON bodies, typed fields, list paging, and the errors (OutpostError) they raise.
 import type { Context } from "hono";
+import { OutpostError } from "../../shared/errors.ts";
+import { canWrite } from "../../shared/identity.ts";
 import { SESSION_ID_PATTERN } from "../../shared/limits.ts";
 import type { OutpostIdentity } from "../verify.ts";
 import type { Store } from "../store.ts";
@@ -12,39 +14,28 @@ export interface OriginVars {
 
 export type OriginContext = Context<{ Variables: OriginVars }>;
 
-/** A refusal with a status and a stable code; the app's error handler turns it into the standard error body. */
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-  }
-}
-
-export const invalid = (message: string) => new ApiError(400, "VALIDATION_FAILED", message);
-export const notFound = (what: string, id: string) => new ApiError(404, "NOT_FOUND", `No ${what} with id ${JSON.stringify(id)}.`);
+export const invalid = (message: string) => new OutpostError("VALIDATION_FAILED", message);
+export const notFound = (what: string, id: string) => new OutpostError("NOT_FOUND", `No ${what} with id ${JSON.stringify(id)}.`);
 
 /** JSON bodies above this are refused with 413. */
 export const MAX_JSON_BYTES = 256 * 1024;
+const tooLarge = () => new OutpostError("PAYLOAD_TOO_LARGE", `The body is larger than ${MAX_JSON_BYTES} bytes.`);
 
 /** The request's JSON object body; clear 4xx errors for the wrong type, a bad document or an oversized one. */
 export async function readJson(c: OriginContext): Promise<Record<string, unknown>> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-    throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON (Content-Type: application/json).");
+    throw new OutpostError("UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON (Content-Type: application/json).");
   }
   const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > MAX_JSON_BYTES) throw new ApiError(413, "PAYLOAD_TOO_LARGE", `The body is larger than ${MAX_JSON_BYTES} bytes.`);
+  if (declared > MAX_JSON_BYTES) throw tooLarge();
   const bytes = await c.req.arrayBuffer();
-  if (bytes.byteLength > MAX_JSON_BYTES) throw new ApiError(413, "PAYLOAD_TOO_LARGE", `The body is larger than ${MAX_JSON_BYTES} bytes.`);
+  if (bytes.byteLength > MAX_JSON_BYTES) throw tooLarge();
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new ApiError(400, "INVALID_JSON", "The body is not valid JSON.");
+    throw new OutpostError("INVALID_JSON", "The body is not valid JSON.");
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw invalid("The body must be a JSON object.");
   return body as Record<string, unknown>;
@@ -108,8 +99,8 @@ export function paging(c: OriginContext): { limit: number; offset: number } {
 /** Viewers read; writing needs owner or member (the edge checks this too). */
 export function requireWriter(c: OriginContext): OutpostIdentity {
   const identity = c.get("identity");
-  if (identity.role !== "owner" && identity.role !== "member") {
-    throw new ApiError(403, "FORBIDDEN", "Your role cannot change this.");
+  if (!canWrite(identity.role)) {
+    throw new OutpostError("FORBIDDEN", "Your role cannot change this.");
   }
   return identity;
 }

@@ -1,5 +1,6 @@
 // Imports signing and verification keys once per isolate: Outpost's own ES256 keys and the Supabase JWKS.
-import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JSONWebKeySet, type JWK } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWK } from "jose";
+import { importSigningKey } from "../../shared/assertion.ts";
 import type { AuthConfig } from "../../shared/settings/index.ts";
 
 export interface Signer {
@@ -7,7 +8,6 @@ export interface Signer {
   key: CryptoKey;
 }
 
-const signers = new Map<string, Promise<Signer>>();
 const localSets = new Map<string, { jwks: JSONWebKeySet; keySet: ReturnType<typeof createLocalJWKSet> }>();
 const remoteSets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 const secrets = new Map<string, Uint8Array>();
@@ -17,19 +17,10 @@ export const JWKS_COOLDOWN_MS = 30_000;
 /** How long a fetched JWKS is trusted before it is refreshed. */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 
-export function getSigner(auth: AuthConfig): Promise<Signer> {
-  const cacheKey = `${auth.signingKey.kid}:${auth.signingKey.d}`;
-  let signer = signers.get(cacheKey);
-  if (!signer) {
-    signer = importJWK({ ...auth.signingKey, alg: "ES256" }, "ES256").then((key) => ({
-      kid: auth.signingKey.kid,
-      key: key as CryptoKey,
-    }));
-    // A failed import must not stay cached.
-    signer.catch(() => signers.delete(cacheKey));
-    signers.set(cacheKey, signer);
-  }
-  return signer;
+/** The current signing key, imported once per isolate (the same import the assertions use). */
+export async function getSigner(auth: AuthConfig): Promise<Signer> {
+  const key = await importSigningKey(auth.signingKey);
+  return { kid: auth.signingKey.kid, key: key as CryptoKey };
 }
 
 function publicPart(jwk: JWK & { kid: string }): JWK {

@@ -1,8 +1,9 @@
 // The catch-all for proxied paths: authenticate, limit writes, sign an assertion, forward to the origin.
 import { Hono, type Context, type Next } from "hono";
 import { accountStub } from "../../durable-objects/account/index.ts";
-import { ASSERTION_HEADER, mintAssertion } from "../auth/assertion.ts";
+import { ASSERTION_HEADER } from "../../shared/assertion.ts";
 import { getConfig, isProxyPath, roleFor } from "../../shared/settings/index.ts";
+import { mintAssertion } from "../auth/assertion.ts";
 import { grantedRoles } from "../auth/grants.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
