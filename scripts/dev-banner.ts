@@ -1,6 +1,6 @@
 // What `npm start` reports once the stack is up: readiness, and a single-use sign-in link for the first owner.
 import { OUTPOST_SIGNING_KEY, OWNER_EMAILS, privateJwk } from "../shared/settings/index.ts";
-import { mintEnrollmentLink } from "../worker/auth/enrollment.ts";
+import { mintEnrollmentLink } from "../shared/enrollment.ts";
 
 interface ReadyBody {
   ready?: boolean;

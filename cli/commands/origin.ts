@@ -126,7 +126,7 @@ async function enrollLink(options: Options): Promise<void> {
     url = parseEdgeUrl(raw, "flag");
   }
 
-  const { mintEnrollmentLink } = await import("../../worker/auth/enrollment.ts");
+  const { mintEnrollmentLink } = await import("../../shared/enrollment.ts");
   const link = await mintEnrollmentLink({ signingKey: key, publicUrl: url, email, ...(ttl ? { ttlSeconds: ttl } : {}) });
   await warnIfUnknownKey(url, key.kid);
   out.line(link.url);

@@ -1,6 +1,6 @@
 // Device login (RFC 8628) end to end over HTTP: code, owner approval, polling, proxying, refresh rotation, revocation.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { outpostSubject } from "../../worker/auth/enrollment.ts";
+import { outpostSubject } from "../../shared/enrollment.ts";
 import { bearer } from "../support/http-client.ts";
 import { OWNER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";

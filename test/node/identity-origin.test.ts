@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { outpostSubject } from "../../worker/auth/enrollment.ts";
+import { outpostSubject } from "../../shared/enrollment.ts";
 import { bearer, rawRequest } from "../support/http-client.ts";
 import { MEMBER, OWNER, VIEWER } from "../support/identity.ts";
 import { startStack, type Stack } from "../support/stack.ts";

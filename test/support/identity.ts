@@ -1,7 +1,7 @@
 // Identity settings for test stacks: one generated signing key per process, a fixed access list, token minting.
 import { generateKeyPairSync } from "node:crypto";
 import { importJWK, SignJWT, type JWK } from "jose";
-import { outpostSubject } from "../../worker/auth/enrollment.ts";
+import { outpostSubject } from "../../shared/enrollment.ts";
 
 export const OWNER = "owner@example.com";
 export const MEMBER = "member@example.com";

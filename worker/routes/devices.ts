@@ -4,7 +4,7 @@ import { readFields } from "../body.ts";
 import { accountStub } from "../../durable-objects/account/index.ts";
 import { roleFor } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
-import { mintEnrollmentLink } from "../auth/enrollment.ts";
+import { mintEnrollmentLink } from "../../shared/enrollment.ts";
 import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { OutpostError } from "../../shared/errors.ts";

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { mintEnrollmentLink } from "../../../worker/auth/enrollment.ts";
+import { mintEnrollmentLink } from "../../../shared/enrollment.ts";
 import { OWNER, TEST_SIGNING_KEY } from "../../support/identity.ts";
 import { startStack, type Stack } from "../../support/stack.ts";
 

@@ -1,7 +1,7 @@
 // Access-token claims: time checks, issuer, audience, typ, lifetime, and one token kind never passing for another.
 import { describe, expect, it } from "vitest";
 import { getAuthConfig, type AuthConfig } from "../../../shared/settings/index.ts";
-import { mintEnrollmentLink } from "../../../worker/auth/enrollment.ts";
+import { mintEnrollmentLink } from "../../../shared/enrollment.ts";
 import { mintOwn, TOKEN_KINDS, verifyOwn, type TokenKind } from "../../../worker/auth/tokens.ts";
 import { bearer, BASE, call, decodeJwt, decodeProtectedHeader, expectInvalid, jsonInit, makeEnv, mint, signingJwk, tokenFor } from "./helpers.ts";
 

@@ -1,6 +1,6 @@
 // Browser enrollment: a single-use owner-minted link becomes a browser device; its refresh cookie rotates via /auth/refresh.
 import { describe, expect, it } from "vitest";
-import { mintEnrollmentLink } from "../../../worker/auth/enrollment.ts";
+import { mintEnrollmentLink } from "../../../shared/enrollment.ts";
 import {
   ALLOWED_ORIGIN,
   BASE,

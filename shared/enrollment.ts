@@ -1,5 +1,6 @@
 // Mints single-use owner enrollment links; plain jose, so the CLI and `npm start` use the same code as the Worker.
-import { importJWK, SignJWT, type JWK } from "jose";
+import { SignJWT, type JWK } from "jose";
+import { importSigningKey } from "./assertion.ts";
 
 export const ENROLLMENT_TYP = "outpost-enroll+jwt";
 export const ENROLLMENT_AUD = "outpost-enroll";
@@ -26,7 +27,7 @@ export async function mintEnrollmentLink(options: EnrollmentLinkOptions): Promis
   if (!kid) throw new TypeError("the signing key needs a kid");
   const issuer = new URL(options.publicUrl).origin;
   const email = options.email.trim().toLowerCase();
-  const key = await importJWK({ ...options.signingKey, alg: "ES256" }, "ES256");
+  const key = await importSigningKey({ ...options.signingKey, kid });
   const now = Math.floor(Date.now() / 1000);
   const token = await new SignJWT({ email })
     .setProtectedHeader({ alg: "ES256", typ: ENROLLMENT_TYP, kid })
