@@ -1,6 +1,7 @@
 // Mints and verifies every kind of token Outpost handles; each kind has its own typ and audience.
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { ASSERTION_LIFETIME_S, ASSERTION_TYP } from "../../shared/assertion.ts";
+import { ENROLLMENT_AUD, ENROLLMENT_MAX_TTL_S, ENROLLMENT_TYP } from "../../shared/enrollment.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import type { Provider, Role } from "../../shared/identity.ts";
 import { roleFor, type AuthConfig } from "../../shared/settings/index.ts";
@@ -10,7 +11,7 @@ export const TOKEN_KINDS = {
   access: { typ: "at+jwt", aud: "outpost", ttl: 15 * 60 },
   assertion: { typ: ASSERTION_TYP, aud: "", ttl: ASSERTION_LIFETIME_S },
   scoped: { typ: "outpost-scoped+jwt", aud: "outpost-scoped", ttl: 15 * 60 },
-  enrollment: { typ: "outpost-enroll+jwt", aud: "outpost-enroll", ttl: 24 * 60 * 60 },
+  enrollment: { typ: ENROLLMENT_TYP, aud: ENROLLMENT_AUD, ttl: ENROLLMENT_MAX_TTL_S },
   wsTicket: { typ: "outpost-ws-ticket+jwt", aud: "outpost-ws", ttl: 30 },
 } as const;
 export type TokenKind = keyof typeof TOKEN_KINDS;

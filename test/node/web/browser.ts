@@ -18,9 +18,13 @@ export const SHOTS = join(ROOT, "test-output", "web");
 
 /**
  * Chromium is a system package (Debian's); .ci/run installs it. Without it the browser tests are skipped on a developer's
- * machine, but run (and fail loudly) in CI.
+ * machine, but run (and fail loudly) in CI: any CI value but "", "0" or "false" counts.
  */
-export const hasChromium = existsSync(CHROMIUM) || process.env.CI === "true";
+const IN_CI = !["", "0", "false"].includes(process.env.CI ?? "");
+const CHROMIUM_FOUND = existsSync(CHROMIUM);
+export const hasChromium = CHROMIUM_FOUND || IN_CI;
+// Written past the console, which Vitest silences for tests that did not fail.
+if (!CHROMIUM_FOUND && !IN_CI) process.stderr.write(`browser tests skipped: no Chromium at ${CHROMIUM} (under CI=true they fail)\n`);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,6 +65,7 @@ export interface PhoneBrowser {
 
 /** A fresh Chromium profile at a phone's viewport; `dark` asks for the dark color scheme. */
 export async function openPhone(options: { dark?: boolean } = {}): Promise<PhoneBrowser> {
+  if (!CHROMIUM_FOUND) throw new Error(`no Chromium at ${CHROMIUM}: CI runs the browser tests and needs it (.ci/run installs Debian's chromium)`);
   const profile = await mkdtemp(join(tmpdir(), "outpost-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
