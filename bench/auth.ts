@@ -13,7 +13,26 @@ import type { BenchContext } from "./run.ts";
 import { median } from "./stats.ts";
 import { BENCH_WORKERS, bundleWorker, PUBLIC_URL, sourceState, startBundledWorker, WORKER_SOURCES } from "./worker-build.ts";
 import type { RunningWorker } from "./workerd.ts";
-import { CONNECTIONS, DEFAULT_DURATION_SEC, DEFAULT_ROUNDS, DEFAULT_WARMUP_SEC, type Measured, type Paired, PAIRS, PATH, render, SLICE_SEC, SLOW_LOOKUP_MS, TIMING, TIMING_REPEATS, type TimingOp, type TimingResult, UNCACHED_TOKENS, type Variant, type VariantKey } from "./auth-report.ts";
+import {
+  CONNECTIONS,
+  DEFAULT_DURATION_SEC,
+  DEFAULT_ROUNDS,
+  DEFAULT_WARMUP_SEC,
+  type Measured,
+  type Paired,
+  PAIRS,
+  PATH,
+  render,
+  SLICE_SEC,
+  SLOW_LOOKUP_MS,
+  TIMING,
+  TIMING_REPEATS,
+  type TimingOp,
+  type TimingResult,
+  UNCACHED_TOKENS,
+  type Variant,
+  type VariantKey,
+} from "./auth-report.ts";
 
 const ORIGIN_HOST = fileURLToPath(new URL("./origin-host.ts", import.meta.url));
 const LOOKUP_HOST = fileURLToPath(new URL("./user-lookup-host.ts", import.meta.url));
@@ -157,7 +176,9 @@ export async function authBench(ctx: BenchContext): Promise<string> {
       const result = await run(v, durationSec);
       cpu.set(v.key, (cpu.get(v.key) ?? 0) + cpuTotal(v.pids) - c0);
       runs.set(v.key, [...(runs.get(v.key) ?? []), result]);
-      ctx.log(`  ${v.key} round ${round}: ${num(result.rps, 0)} req/s, p50 ${num(result.p50Ms, 2)} ms, p99 ${num(result.p99Ms, 2)} ms, ${statusSummary(result.statuses)}`);
+      ctx.log(
+        `  ${v.key} round ${round}: ${num(result.rps, 0)} req/s, p50 ${num(result.p50Ms, 2)} ms, p99 ${num(result.p99Ms, 2)} ms, ${statusSummary(result.statuses)}`,
+      );
     };
     // The 270 ms row leaves the CPU nearly idle, and whatever else runs on the machine fills it, landing on the next
     // row; so it is measured on its own at the end, and the CPU-bound rows are interleaved among themselves.
@@ -207,7 +228,8 @@ export async function authBench(ctx: BenchContext): Promise<string> {
 
     ctx.log("timing verification, the cached check and assertion signing inside workerd");
     const timing = await timeOps(timingW, token);
-    for (const t of timing.values()) ctx.log(`  ${t.op}: ${num(t.insideUs, 1)} µs inside, ${num(t.wallUs, 1)} µs wall, ${num(t.cpuUs, 1)} µs CPU per iteration`);
+    for (const t of timing.values())
+      ctx.log(`  ${t.op}: ${num(t.insideUs, 1)} µs inside, ${num(t.wallUs, 1)} µs wall, ${num(t.cpuUs, 1)} µs CPU per iteration`);
 
     return render({
       ctx,

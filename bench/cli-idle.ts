@@ -61,11 +61,23 @@ interface Measured {
 }
 
 /** Runs `outpost run -- sleep` against `edgeUrl` and measures the outpost process over the window. */
-async function measure(label: string, entry: string, edgeUrl: string, token: string, env: Record<string, string>, durationSec: number, ticksPerSec: number): Promise<Measured> {
-  const child = spawn(process.execPath, [entry, "run", "--session", `bench-idle-${label}-${process.pid}`, "--", "sleep", String(durationSec + WARMUP_SEC + 30)], {
-    env: { ...process.env, ...env, OUTPOST_URL: edgeUrl, OUTPOST_TOKEN: token, OUTPOST_DEBUG: "1", NO_COLOR: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+async function measure(
+  label: string,
+  entry: string,
+  edgeUrl: string,
+  token: string,
+  env: Record<string, string>,
+  durationSec: number,
+  ticksPerSec: number,
+): Promise<Measured> {
+  const child = spawn(
+    process.execPath,
+    [entry, "run", "--session", `bench-idle-${label}-${process.pid}`, "--", "sleep", String(durationSec + WARMUP_SEC + 30)],
+    {
+      env: { ...process.env, ...env, OUTPOST_URL: edgeUrl, OUTPOST_TOKEN: token, OUTPOST_DEBUG: "1", NO_COLOR: "1" },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   let stderr = "";
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   const pid = child.pid!;
@@ -105,8 +117,29 @@ async function tlsFront(edgeUrl: string, dir: string): Promise<{ url: string; ca
   const key = join(dir, "key.pem");
   const cert = join(dir, "cert.pem");
   try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-      "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
   } catch {
     return null;
   }
@@ -135,7 +168,9 @@ export async function cliIdle(ctx: IdleBenchContext): Promise<string> {
   const front = await tlsFront(stack.edgeUrl, tmp);
   try {
     const token = await stack.mintToken("owner@example.com");
-    ctx.log(`two \`outpost run\` processes around \`sleep\` (edge over http${front ? " and over https" : ""}): ${WARMUP_SEC} s warm-up, then ${durationSec} s measured`);
+    ctx.log(
+      `two \`outpost run\` processes around \`sleep\` (edge over http${front ? " and over https" : ""}): ${WARMUP_SEC} s warm-up, then ${durationSec} s measured`,
+    );
     const runs = await Promise.all([
       measure("http", entry, stack.edgeUrl, token, {}, durationSec, ticksPerSec),
       ...(front ? [measure("https", entry, front.url, token, { NODE_EXTRA_CA_CERTS: front.caFile }, durationSec, ticksPerSec)] : []),
@@ -159,7 +194,10 @@ and OpenSSL). After ${WARMUP_SEC} s of warm-up, RSS is read from \`/proc/<pid>/s
 ${[...header, ...rows].join("\n")}
 
 Run: \`${ctx.command}\` on ${new Date().toISOString().slice(0, 10)}; ${os.availableParallelism()} × ${cpuModel}, Node ${process.version},
-${os.type()} ${os.release()}, load average ${os.loadavg().map((n) => n.toFixed(2)).join(" / ")}.${ctx.note ? `\nNote: ${ctx.note}` : ""}
+${os.type()} ${os.release()}, load average ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" / ")}.${ctx.note ? `\nNote: ${ctx.note}` : ""}
 `;
   } finally {
     front?.close();

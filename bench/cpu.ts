@@ -52,11 +52,7 @@ export function cpuSnapshot(pids: Record<string, number | undefined>): Record<st
 }
 
 /** CPU microseconds per request for each process between two snapshots. */
-export function cpuPerRequestUs(
-  before: Record<string, number>,
-  after: Record<string, number>,
-  requests: number,
-): Record<string, number> {
+export function cpuPerRequestUs(before: Record<string, number>, after: Record<string, number>, requests: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of Object.keys(before)) {
     out[name] = requests > 0 ? ((after[name]! - before[name]!) * 1000) / requests : Number.NaN;

@@ -70,13 +70,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return summarise(options.connections, result.duration, ok, result.non2xx + result.errors + result.timeouts, histogram);
 }
 
-function summarise(
-  connections: number,
-  durationSec: number,
-  ok: number,
-  failed: number,
-  latencyUs: RecordableHistogram,
-): LoadResult {
+function summarise(connections: number, durationSec: number, ok: number, failed: number, latencyUs: RecordableHistogram): LoadResult {
   return {
     connections,
     durationSec,
@@ -97,5 +91,11 @@ export function mergeLoads(runs: LoadResult[]): LoadResult {
   const merged = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 });
   for (const run of runs) merged.add(run.latencyUs);
   const sum = (pick: (run: LoadResult) => number) => runs.reduce((total, run) => total + pick(run), 0);
-  return summarise(first.connections, sum((run) => run.durationSec), sum((run) => run.ok), sum((run) => run.failed), merged);
+  return summarise(
+    first.connections,
+    sum((run) => run.durationSec),
+    sum((run) => run.ok),
+    sum((run) => run.failed),
+    merged,
+  );
 }

@@ -40,7 +40,18 @@ function minter(): (method: string, htu: string) => string {
   const header = Buffer.from(JSON.stringify({ alg: "ES256", typ: "outpost-assertion+jwt", kid: TEST_SIGNING_KEY.kid })).toString("base64url");
   return (method, htu) => {
     const now = Math.floor(Date.now() / 1000);
-    const claims = { iss: ISSUER, aud: "origin", sub: "outpost:owner@example.com", email: "owner@example.com", role: "owner", htm: method, htu, jti: randomUUID(), iat: now, exp: now + 60 };
+    const claims = {
+      iss: ISSUER,
+      aud: "origin",
+      sub: "outpost:owner@example.com",
+      email: "owner@example.com",
+      role: "owner",
+      htm: method,
+      htu,
+      jti: randomUUID(),
+      iat: now,
+      exp: now + 60,
+    };
     const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
     return `${input}.${sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
   };
@@ -91,7 +102,12 @@ async function runLoad(base: string, connections: number, seconds: number, asser
 function merge(runs: RunResult[]): RunResult {
   const latencyUs = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 });
   for (const r of runs) latencyUs.add(r.latencyUs);
-  return { ok: runs.reduce((s, r) => s + r.ok, 0), failed: runs.reduce((s, r) => s + r.failed, 0), seconds: runs.reduce((s, r) => s + r.seconds, 0), latencyUs };
+  return {
+    ok: runs.reduce((s, r) => s + r.ok, 0),
+    failed: runs.reduce((s, r) => s + r.failed, 0),
+    seconds: runs.reduce((s, r) => s + r.seconds, 0),
+    latencyUs,
+  };
 }
 
 function startApp(): Promise<{ url: string; child: ChildProcess }> {
@@ -144,15 +160,25 @@ export const originOverhead: BenchmarkFn = async (ctx: BenchContext) => {
         const cpuBefore = cpuMs(origin.child.pid);
         through.push(await runLoad(origin.url, connections, seconds, viaOrigin));
         originCpuMs += cpuMs(origin.child.pid) - cpuBefore;
-        ctx.log(`  round ${round + 1}: direct p50 ${num(direct.at(-1)!.latencyUs.percentile(50) / 1000, 3)} ms, origin p50 ${num(through.at(-1)!.latencyUs.percentile(50) / 1000, 3)} ms`);
+        ctx.log(
+          `  round ${round + 1}: direct p50 ${num(direct.at(-1)!.latencyUs.percentile(50) / 1000, 3)} ms, origin p50 ${num(through.at(-1)!.latencyUs.percentile(50) / 1000, 3)} ms`,
+        );
       }
       const d = merge(direct);
       const o = merge(through);
       summary[connections] = { direct: d, origin: o, originCpuUs: (originCpuMs * 1000) / o.ok };
-      for (const [label, r] of [["App directly", d], ["Through the origin", o]] as const) {
+      for (const [label, r] of [
+        ["App directly", d],
+        ["Through the origin", o],
+      ] as const) {
         rows.push([
-          label, String(connections), num(r.latencyUs.percentile(50) / 1000, 3), num(r.latencyUs.percentile(99) / 1000, 3),
-          num(r.latencyUs.mean / 1000, 3), num(r.ok / r.seconds, 0), String(r.failed),
+          label,
+          String(connections),
+          num(r.latencyUs.percentile(50) / 1000, 3),
+          num(r.latencyUs.percentile(99) / 1000, 3),
+          num(r.latencyUs.mean / 1000, 3),
+          num(r.ok / r.seconds, 0),
+          String(r.failed),
         ]);
       }
     }
@@ -176,7 +202,7 @@ export const originOverhead: BenchmarkFn = async (ctx: BenchContext) => {
     table(["Target", "Connections", "p50 ms", "p99 ms", "mean ms", "req/s", "failed"], rows, "lrrrrrr"),
     "",
     `- **Added p50 (1 connection): ${num(addedP50, 3)} ms** — target < ${TARGET_ADDED_P50_MS} ms: ${addedP50 < TARGET_ADDED_P50_MS ? "met" : "NOT met"}.`,
-    `- Added p50 at 10 connections: ${num((ten.origin.latencyUs.percentile(50) - ten.direct.latencyUs.percentile(50)) / 1000, 3)} ms; throughput ${num((ten.origin.ok / ten.origin.seconds) / (ten.direct.ok / ten.direct.seconds), 2)}× direct.`,
+    `- Added p50 at 10 connections: ${num((ten.origin.latencyUs.percentile(50) - ten.direct.latencyUs.percentile(50)) / 1000, 3)} ms; throughput ${num(ten.origin.ok / ten.origin.seconds / (ten.direct.ok / ten.direct.seconds), 2)}× direct.`,
     `- The assertion check alone: ${num(verifyUs, 1)} µs per request (in-process: jose \`jwtVerify\` with WebCrypto ES256, claim checks, binding, replay cache). Origin CPU per forwarded request: ${num(one.originCpuUs, 0)} µs (1 connection), ${num(ten.originCpuUs, 0)} µs (10).`,
     "",
     `Run: \`${ctx.command}\` on ${new Date().toISOString()}, ${rounds} × ${seconds} s per target and profile. Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}. Load average before / after: ${loadBefore} → ${loadAverage()}.${ctx.note ? ` Note: ${ctx.note}` : ""}`,
@@ -200,7 +226,7 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   if (values["no-write"]) console.log(markdown);
   else {
     writeSection(join(root, "BENCHMARKS.md"), "origin", markdown);
-    console.log("[bench] wrote section \"origin\" of BENCHMARKS.md");
+    console.log('[bench] wrote section "origin" of BENCHMARKS.md');
   }
   process.exit(0);
 }

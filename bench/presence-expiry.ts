@@ -1,7 +1,19 @@
 // Presence benchmark, expiry: time from TTL lapse to the event at a subscriber, for the hub and for Redis.
 import http from "node:http";
 import WebSocket from "ws";
-import { diffStats, EXPIRY_SESSIONS, EXPIRY_SPREAD_MS, EXPIRY_TTL_S, hubStats, nowMs, postJson, sleep, type StatsDelta, UNRELATED_KEYS, UNRELATED_TTL_S } from "./presence-shared.ts";
+import {
+  diffStats,
+  EXPIRY_SESSIONS,
+  EXPIRY_SPREAD_MS,
+  EXPIRY_TTL_S,
+  hubStats,
+  nowMs,
+  postJson,
+  sleep,
+  type StatsDelta,
+  UNRELATED_KEYS,
+  UNRELATED_TTL_S,
+} from "./presence-shared.ts";
 import type { RunningRedis } from "./redis.ts";
 import { RespClient } from "./resp.ts";
 import type { RunningWorker } from "./workerd.ts";
@@ -100,10 +112,15 @@ export async function redisExpiry(redis: RunningRedis, label: string, prefix: st
     if (wait > 0) await sleep(wait);
     const key = `${prefix}${k}`;
     writes.push(
-      writer.pipeline([["SET", key, "1", "EX", EXPIRY_TTL_S], ["PEXPIRETIME", key]]).then(([ok, at]) => {
-        if (ok !== "OK" || typeof at !== "number") throw new Error(`redis SET/PEXPIRETIME answered ${String(ok)} ${String(at)}`);
-        lapses.set(key, at);
-      }),
+      writer
+        .pipeline([
+          ["SET", key, "1", "EX", EXPIRY_TTL_S],
+          ["PEXPIRETIME", key],
+        ])
+        .then(([ok, at]) => {
+          if (ok !== "OK" || typeof at !== "number") throw new Error(`redis SET/PEXPIRETIME answered ${String(ok)} ${String(at)}`);
+          lapses.set(key, at);
+        }),
     );
   }
   await Promise.all(writes);

@@ -3,7 +3,25 @@ import { statusSummary } from "./http-load.ts";
 import type { ExpiryResult } from "./presence-expiry.ts";
 import type { FanoutResult } from "./presence-fanout.ts";
 import { INGEST_LABELS, MIN_GAP_MS, type IngestKey, type IngestResult } from "./presence-ingest.ts";
-import { addDelta, BATCH, CONNECTIONS, EXPIRY_SESSIONS, EXPIRY_SPREAD_MS, EXPIRY_TTL_S, INGEST_TTL_S, MEMBERS, POOL, SESSIONS_PER_MEMBER, SLOW_LOOKUP_MS, TARGET_EXPIRY_EXTRA_MS, TARGET_HEARTBEATS_PER_SEC, TARGET_ROWS_PER_BEAT, UNRELATED_KEYS, type HubStats, type StatsDelta } from "./presence-shared.ts";
+import {
+  addDelta,
+  BATCH,
+  CONNECTIONS,
+  EXPIRY_SESSIONS,
+  EXPIRY_SPREAD_MS,
+  EXPIRY_TTL_S,
+  INGEST_TTL_S,
+  MEMBERS,
+  POOL,
+  SESSIONS_PER_MEMBER,
+  SLOW_LOOKUP_MS,
+  TARGET_EXPIRY_EXTRA_MS,
+  TARGET_HEARTBEATS_PER_SEC,
+  TARGET_ROWS_PER_BEAT,
+  UNRELATED_KEYS,
+  type HubStats,
+  type StatsDelta,
+} from "./presence-shared.ts";
 import { machineInfo, num, packageVersion, table, type RunInfo } from "./report.ts";
 import { percentile } from "./stats.ts";
 import { esbuildVersion } from "./worker-build.ts";
@@ -196,8 +214,20 @@ sockets have it (and the session has been ended).
 ${table(
   ["Measure", "p50 ms", "p99 ms", "max ms", "samples"],
   [
-    ["Until all sockets had the event (per trigger)", ms(fan.allGotItMs, 50), ms(fan.allGotItMs, 99), num(Math.max(...fan.allGotItMs), 1), String(fan.allGotItMs.length)],
-    ["Per-socket latency (per socket and trigger)", ms(fan.perSocketMs, 50), ms(fan.perSocketMs, 99), num(Math.max(...fan.perSocketMs), 1), String(fan.perSocketMs.length)],
+    [
+      "Until all sockets had the event (per trigger)",
+      ms(fan.allGotItMs, 50),
+      ms(fan.allGotItMs, 99),
+      num(Math.max(...fan.allGotItMs), 1),
+      String(fan.allGotItMs.length),
+    ],
+    [
+      "Per-socket latency (per socket and trigger)",
+      ms(fan.perSocketMs, 50),
+      ms(fan.perSocketMs, 99),
+      num(Math.max(...fan.perSocketMs), 1),
+      String(fan.perSocketMs.length),
+    ],
   ],
   "lrrrr",
 )}
@@ -234,7 +264,13 @@ ${table(
         .map((e) => `${e.arrived}/${e.sessions} events${e.latencyMs.length > 0 ? `, p99 TTL + ${num(percentile(e.latencyMs, 99), 0)} ms` : ""}`)
         .join("; "),
     ],
-    ["Rows written per steady-state heartbeat", `< ${TARGET_ROWS_PER_BEAT}`, num(rowsPerBeat, 4), status(rowsPerBeat < TARGET_ROWS_PER_BEAT), "1 Redis write per heartbeat (naive hub: 1 row + 1 alarm set)"],
+    [
+      "Rows written per steady-state heartbeat",
+      `< ${TARGET_ROWS_PER_BEAT}`,
+      num(rowsPerBeat, 4),
+      status(rowsPerBeat < TARGET_ROWS_PER_BEAT),
+      "1 Redis write per heartbeat (naive hub: 1 row + 1 alarm set)",
+    ],
     ["Fan-out to 1,000 sockets: all delivered, p99", "—", `${ms(fan.allGotItMs, 99)} ms`, "—", "—"],
   ],
   "llrll",

@@ -11,7 +11,33 @@ import { hubExpiry, loadUnrelatedKeys, redisExpiry } from "./presence-expiry.ts"
 import { fanout } from "./presence-fanout.ts";
 import { batchSpec, countAccepted, countRejected, paced, singleBeatSpec, type IngestKey, type IngestResult, type IngestTarget } from "./presence-ingest.ts";
 import { render } from "./presence-report.ts";
-import { addDelta, BATCH, CONNECTIONS, DEFAULT_DURATION_SEC, DEFAULT_ROUNDS, DEFAULT_WARMUP_SEC, diffStats, EXPIRY_SESSIONS, EXPIRY_TTL_S, FANOUT_SOCKETS, hubStats, INGEST_TTL_S, LOOKUP_HOST, memberEmail, MEMBERS, POOL, REDIS_HOST, SESSIONS_PER_MEMBER, sleep, SLOW_LOOKUP_MS, startStubOrigin, UNRELATED_KEYS, UNRELATED_TTL_S, ZERO_DELTA, type StatsDelta } from "./presence-shared.ts";
+import {
+  addDelta,
+  BATCH,
+  CONNECTIONS,
+  DEFAULT_DURATION_SEC,
+  DEFAULT_ROUNDS,
+  DEFAULT_WARMUP_SEC,
+  diffStats,
+  EXPIRY_SESSIONS,
+  EXPIRY_TTL_S,
+  FANOUT_SOCKETS,
+  hubStats,
+  INGEST_TTL_S,
+  LOOKUP_HOST,
+  memberEmail,
+  MEMBERS,
+  POOL,
+  REDIS_HOST,
+  SESSIONS_PER_MEMBER,
+  sleep,
+  SLOW_LOOKUP_MS,
+  startStubOrigin,
+  UNRELATED_KEYS,
+  UNRELATED_TTL_S,
+  ZERO_DELTA,
+  type StatsDelta,
+} from "./presence-shared.ts";
 import { startRedis, type RunningRedis } from "./redis.ts";
 import { loadAverage, num } from "./report.ts";
 import { RespClient } from "./resp.ts";
@@ -209,13 +235,21 @@ export async function presenceBench(ctx: BenchContext): Promise<string> {
     // 3. Expiry: the hub, then Redis alone, then Redis with 100,000 unrelated keys carrying long TTLs.
     ctx.log(`expiry: hub, ${EXPIRY_SESSIONS} sessions, TTL ${EXPIRY_TTL_S} s`);
     const hubExp = await hubExpiry(expiryHub, ownerToken!, memberToken!);
-    ctx.log(`  hub: ${hubExp.arrived}/${EXPIRY_SESSIONS} events, p50 ${num(percentile(hubExp.latencyMs, 50), 1)} ms, p99 ${num(percentile(hubExp.latencyMs, 99), 1)} ms after the lapse`);
+    ctx.log(
+      `  hub: ${hubExp.arrived}/${EXPIRY_SESSIONS} events, p50 ${num(percentile(hubExp.latencyMs, 50), 1)} ms, p99 ${num(percentile(hubExp.latencyMs, 99), 1)} ms after the lapse`,
+    );
     ctx.log("expiry: Redis alone");
     const redisAlone = await redisExpiry(redis, "Redis keyspace notification (`__keyevent@0__:expired`), Redis otherwise empty", "alone:");
-    ctx.log(`  Redis alone: ${redisAlone.arrived}/${EXPIRY_SESSIONS} events, p50 ${num(percentile(redisAlone.latencyMs, 50), 1)} ms, p99 ${num(percentile(redisAlone.latencyMs, 99), 1)} ms`);
+    ctx.log(
+      `  Redis alone: ${redisAlone.arrived}/${EXPIRY_SESSIONS} events, p50 ${num(percentile(redisAlone.latencyMs, 50), 1)} ms, p99 ${num(percentile(redisAlone.latencyMs, 99), 1)} ms`,
+    );
     ctx.log(`expiry: loading ${UNRELATED_KEYS} unrelated keys (EX ${UNRELATED_TTL_S})`);
     const dbsize = await loadUnrelatedKeys(redis);
-    const redisBusy = await redisExpiry(redis, `Redis keyspace notification, with ${UNRELATED_KEYS.toLocaleString("en-US")} unrelated keys (EX ${UNRELATED_TTL_S})`, "busy:");
+    const redisBusy = await redisExpiry(
+      redis,
+      `Redis keyspace notification, with ${UNRELATED_KEYS.toLocaleString("en-US")} unrelated keys (EX ${UNRELATED_TTL_S})`,
+      "busy:",
+    );
     redisBusy.note = `DBSIZE ${dbsize} before the 200 keys were written`;
     ctx.log(`  Redis + ${UNRELATED_KEYS} keys: ${redisBusy.arrived}/${EXPIRY_SESSIONS} events within 2 × TTL`);
 

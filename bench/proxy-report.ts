@@ -12,11 +12,11 @@ export const DEFAULT_ROUNDS = 2;
 export const DEFAULT_WARMUP_SEC = 1;
 
 /** Targets from the issue: Outpost at ≥ 0.25× direct throughput (10 connections), < 0.4 ms added median (1 connection). */
-export const TARGET_THROUGHPUT_RATIO = 0.25;
-export const TARGET_ADDED_P50_MS = 0.4;
+const TARGET_THROUGHPUT_RATIO = 0.25;
+const TARGET_ADDED_P50_MS = 0.4;
 
 export type TargetKey = "direct" | "noop" | "passthrough" | "outpost" | "outpostEntry";
-export type ProcessKey = "workerd" | "host" | "origin" | "loadgen";
+type ProcessKey = "workerd" | "host" | "origin" | "loadgen";
 
 export interface Target {
   key: TargetKey;
@@ -43,13 +43,12 @@ export const LABELS: Record<TargetKey, string> = {
   outpostEntry: "Outpost Worker via Miniflare's entry worker",
 };
 
-export const PROCESS_LABELS: Record<ProcessKey, string> = {
+const PROCESS_LABELS: Record<ProcessKey, string> = {
   workerd: "workerd",
   host: "Miniflare host (Node)",
   origin: "origin (Node)",
   loadgen: "load generator (Node)",
 };
-
 
 const us = (rps: number) => 1e6 / rps;
 
@@ -103,12 +102,7 @@ export function render(input: RenderInput): string {
     PROFILES.flatMap((connections) =>
       targets.map((t) => {
         const m = get(t.key, connections);
-        return [
-          t.label,
-          String(connections),
-          ...processes.map((p) => (p in m.cpuUs ? num(m.cpuUs[p]!, 0) : "—")),
-          num(totalCpu(m), 0),
-        ];
+        return [t.label, String(connections), ...processes.map((p) => (p in m.cpuUs ? num(m.cpuUs[p]!, 0) : "—")), num(totalCpu(m), 0)];
       }),
     ),
     "lrrrrrr",
@@ -140,9 +134,7 @@ export function render(input: RenderInput): string {
     ];
   };
 
-  const outpostRequests = targets
-    .filter((t) => t.key === "outpost" || t.key === "outpostEntry")
-    .reduce((sum, t) => sum + t.requests, 0);
+  const outpostRequests = targets.filter((t) => t.key === "outpost" || t.key === "outpostEntry").reduce((sum, t) => sum + t.requests, 0);
   const outpostLines = input.logLines.outpost;
   const logNote =
     outpostLines !== undefined && Number.isFinite(outpostLines) && outpostRequests > 0

@@ -13,7 +13,18 @@ import { loadAverage, num } from "./report.ts";
 import type { BenchContext } from "./run.ts";
 import { PUBLIC_URL, wranglerWorkerOptions } from "./worker-build.ts";
 import { startWorker, type RunningWorker } from "./workerd.ts";
-import { DEFAULT_DURATION_SEC, DEFAULT_ROUNDS, DEFAULT_WARMUP_SEC, LABELS, type Measured, PATH, PROFILES, render, type Target, type TargetKey } from "./proxy-report.ts";
+import {
+  DEFAULT_DURATION_SEC,
+  DEFAULT_ROUNDS,
+  DEFAULT_WARMUP_SEC,
+  LABELS,
+  type Measured,
+  PATH,
+  PROFILES,
+  render,
+  type Target,
+  type TargetKey,
+} from "./proxy-report.ts";
 
 const execFileAsync = promisify(execFile);
 const ORIGIN_HOST = fileURLToPath(new URL("./origin-host.ts", import.meta.url));
@@ -66,9 +77,7 @@ function sourceState(root: string): string {
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
     const sha = git("rev-parse", "--short", "HEAD");
-    const dirty = git("status", "--porcelain", "--", "worker", "durable-objects", "wrangler.toml", "package.json")
-      .split("\n")
-      .filter(Boolean).length;
+    const dirty = git("status", "--porcelain", "--", "worker", "durable-objects", "wrangler.toml", "package.json").split("\n").filter(Boolean).length;
     return dirty === 0
       ? `commit ${sha} (no uncommitted changes to the Worker)`
       : `working tree on commit ${sha}, with ${dirty} uncommitted change(s) in worker/, durable-objects/, wrangler.toml or package.json`;
@@ -134,11 +143,7 @@ export async function proxyOverhead(ctx: BenchContext): Promise<string> {
       },
       outpost: { worker: outpostWorkerOptions(fromToml, scriptPath, originUrl) },
     };
-    const [noop, passthrough, outpost] = await Promise.all([
-      startWorker(specs.noop),
-      startWorker(specs.passthrough),
-      startWorker(specs.outpost),
-    ]);
+    const [noop, passthrough, outpost] = await Promise.all([startWorker(specs.noop), startWorker(specs.passthrough), startWorker(specs.outpost)]);
     workers.push(noop, passthrough, outpost);
     const stoppers: Partial<Record<TargetKey, RunningWorker>> = { noop, passthrough, outpost };
 

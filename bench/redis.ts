@@ -26,7 +26,7 @@ function freePort(): Promise<number> {
   });
 }
 
-export function redisServerVersion(): string | null {
+function redisServerVersion(): string | null {
   try {
     return /v=(\S+)/.exec(execFileSync("redis-server", ["--version"], { encoding: "utf8" }))?.[1] ?? "unknown";
   } catch {
@@ -45,7 +45,22 @@ export async function startRedis(): Promise<RunningRedis> {
   }
   const port = await freePort();
   const dir = mkdtempSync(join(os.tmpdir(), "outpost-bench-redis-"));
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--notify-keyspace-events", "Ex", "--dir", dir, "--daemonize", "no"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--notify-keyspace-events",
+    "Ex",
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
+  ];
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (c: Buffer) => (out += c.toString()));

@@ -3,7 +3,7 @@ import net from "node:net";
 
 export type RespValue = string | number | null | RespValue[] | RespError;
 
-export class RespError extends Error {}
+class RespError extends Error {}
 
 interface Pending {
   resolve(value: RespValue): void;
@@ -97,9 +97,7 @@ export class RespClient {
 
   /** Sends many commands in one write and resolves with all their replies. */
   pipeline(commands: (string | number)[][]): Promise<RespValue[]> {
-    const replies = commands.map(
-      (args) => new Promise<RespValue>((resolve, reject) => this.#pending.push({ resolve, reject })),
-    );
+    const replies = commands.map(() => new Promise<RespValue>((resolve, reject) => this.#pending.push({ resolve, reject })));
     this.#socket.write(commands.map(encode).join(""));
     return Promise.all(replies);
   }

@@ -9,7 +9,7 @@ import { IDENTITY_VARS } from "../test/support/identity.ts";
 import { startWorker, type RunningWorker } from "./workerd.ts";
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-export const ROOT = resolve(BENCH_DIR, "..");
+const ROOT = resolve(BENCH_DIR, "..");
 /** The issuer every bench token names; the Worker's PUBLIC_URL. */
 export const PUBLIC_URL = "http://localhost:8787";
 

@@ -29,7 +29,9 @@ export async function buildCli(outdir: string = DEFAULT_OUTDIR): Promise<string>
     target: "node22",
     external: EXTERNAL,
     // Bundled CommonJS dependencies (yaml, qrcode-terminal) call require() for Node built-ins.
-    banner: { js: '#!/usr/bin/env node\nimport { createRequire as __outpostCreateRequire } from "node:module";\nconst require = __outpostCreateRequire(import.meta.url);' },
+    banner: {
+      js: '#!/usr/bin/env node\nimport { createRequire as __outpostCreateRequire } from "node:module";\nconst require = __outpostCreateRequire(import.meta.url);',
+    },
     legalComments: "none",
     minify: false,
     logLevel: "warning",

@@ -36,7 +36,10 @@ export async function main(argv: string[]): Promise<void> {
         "  OUTPOST_DEBUG   Log each request (never tokens) to stderr",
       ].join("\n"),
     });
-    sections.push({ title: "Exit codes", body: "  0 ok, 1 failed check, 2 usage, 3 configuration, 4 authentication, 5 edge unreachable, 6 edge error, 130 interrupted\n  `outpost run` exits with its command's code (128+N when killed by signal N). See docs/cli.md." });
+    sections.push({
+      title: "Exit codes",
+      body: "  0 ok, 1 failed check, 2 usage, 3 configuration, 4 authentication, 5 edge unreachable, 6 edge error, 130 interrupted\n  `outpost run` exits with its command's code (128+N when killed by signal N). See docs/cli.md.",
+    });
   });
   cli.version(VERSION);
 

@@ -19,14 +19,14 @@ import { sessionJson, type OriginTimelineEntry as TimelineEntry, type Row, type 
 import { OutpostVerifyError } from "./verify.ts";
 
 /** An event as the origin accepts it: any lower-case type, so a newer edge's events are stored rather than refused. */
-export type EdgeEvent = PresenceEvent<string>;
+type EdgeEvent = PresenceEvent<string>;
 
 function fail(index: number, what: string): never {
   throw invalid(`events[${index}]: ${what}`);
 }
 
 /** Validates the whole batch before anything is stored: one bad event refuses the batch (400) and stores nothing. */
-export function parseBatch(text: string): EdgeEvent[] {
+function parseBatch(text: string): EdgeEvent[] {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -83,7 +83,7 @@ function transition(e: EdgeEvent, d: Record<string, unknown>, before: string): {
 }
 
 /** Applies one presence event to its session; an event older than the one that set the status only joins the timeline. */
-export function applyPresence(store: Store, e: EdgeEvent, now: number): void {
+function applyPresence(store: Store, e: EdgeEvent, now: number): void {
   if (!e.sessionId) return;
   const at = Date.parse(e.at);
   const d = (e.data.session && typeof e.data.session === "object" ? e.data.session : e.data) as Record<string, unknown>;
@@ -91,7 +91,10 @@ export function applyPresence(store: Store, e: EdgeEvent, now: number): void {
   if (!row) {
     store.run(
       "INSERT INTO sessions (id, status, timeline, created_by, created_at, updated_at) VALUES (?, 'pending', '[]', ?, ?, ?)",
-      e.sessionId, EDGE_SUBJECT, now, now,
+      e.sessionId,
+      EDGE_SUBJECT,
+      now,
+      now,
     );
     row = store.get("SELECT * FROM sessions WHERE id = ?", e.sessionId)!;
   }
@@ -121,7 +124,7 @@ export function applyPresence(store: Store, e: EdgeEvent, now: number): void {
     newer ? hub : (row.status_hub as string | null),
     newer ? e.seq : lastSeq,
     newer ? at : lastAt,
-    newer ? strOr(d.name, row.name as string | null) : (row.name as string | null) ?? strOr(d.name, null),
+    newer ? strOr(d.name, row.name as string | null) : ((row.name as string | null) ?? strOr(d.name, null)),
     strOr(d.hostname, row.hostname as string | null),
     intOr(d.pid, row.pid as number | null),
     strOr(d.owner ?? d.ownerEmail ?? d.email, row.owner as string | null),
@@ -134,7 +137,7 @@ export function applyPresence(store: Store, e: EdgeEvent, now: number): void {
 }
 
 /** Stores and applies a batch in one transaction: all of it or (on a crash or error) none of it. Seen ids are skipped. */
-export function storeBatch(store: Store, events: EdgeEvent[], now = Date.now()): BatchResult {
+function storeBatch(store: Store, events: EdgeEvent[], now = Date.now()): BatchResult {
   if (now - (pruned.get(store) ?? 0) > 60 * 60 * 1000) {
     pruned.set(store, now);
     store.run("DELETE FROM edge_events WHERE received_at < ?", now - EVENT_IDS_KEPT_MS);
@@ -144,7 +147,13 @@ export function storeBatch(store: Store, events: EdgeEvent[], now = Date.now()):
     for (const e of events) {
       const inserted = store.run(
         "INSERT INTO edge_events (id, seq, type, session_id, at, data, received_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
-        e.id, e.seq, e.type, e.sessionId, Date.parse(e.at), JSON.stringify(e.data), now,
+        e.id,
+        e.seq,
+        e.type,
+        e.sessionId,
+        Date.parse(e.at),
+        JSON.stringify(e.data),
+        now,
       );
       if (inserted === 0) result.duplicates++;
       else {
@@ -158,7 +167,7 @@ export function storeBatch(store: Store, events: EdgeEvent[], now = Date.now()):
   });
 }
 
-export function base64urlSha256(bytes: Uint8Array): string {
+function base64urlSha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("base64url");
 }
 

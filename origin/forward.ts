@@ -21,7 +21,7 @@ export interface Forwarder {
  * The headers the app receives: the client's, minus hop-by-hop ones and the assertion, plus the verified identity.
  * X-Outpost-* always comes from the origin, never from the request; Host names the app (dev servers check it).
  */
-export function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity, upstreamHost: string, upgrade: boolean): string[] {
+function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity, upstreamHost: string, upgrade: boolean): string[] {
   const listed = connectionListed(rawHeaders);
   const out: string[] = [];
   let forwardedHost = false;
@@ -50,7 +50,7 @@ export function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity,
 }
 
 /** The app's response headers minus hop-by-hop ones, as a flat [name, value, …] list (repeats such as Set-Cookie kept). */
-export function downstreamHeaders(rawHeaders: string[]): string[] {
+function downstreamHeaders(rawHeaders: string[]): string[] {
   const listed = connectionListed(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {

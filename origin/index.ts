@@ -5,8 +5,11 @@ import { ASSERTION_HEADER } from "../shared/assertion.ts";
 import { errorBody } from "../shared/errors.ts";
 import { createOutpostVerifier, OutpostVerifyError, type OutpostIdentity, type OutpostVerifier, type VerifyOptions } from "./verify.ts";
 
-export { ASSERTION_HEADER, ASSERTION_TYP, createOutpostVerifier, OutpostVerifyError, parseJwks } from "./verify.ts";
-export type { KeySource, OutpostIdentity, OutpostVerifier, PublicJwk, RequestFacts, VerifyOptions } from "./verify.ts";
+export { ASSERTION_HEADER, ASSERTION_TYP } from "../shared/assertion.ts";
+export { parseJwks, type KeySource, type PublicJwk } from "./keys.ts";
+export { createOutpostVerifier, OutpostVerifyError } from "./verify.ts";
+export type { OutpostIdentity, OutpostVerifier, RequestFacts, VerifyOptions } from "./verify.ts";
+
 const byKey = new Map<string, OutpostVerifier>();
 const byKeys = new WeakMap<object, OutpostVerifier>();
 
@@ -21,7 +24,15 @@ function verifierFor(options: VerifyOptions | OutpostVerifier): OutpostVerifier 
     if (!v) byKeys.set(options.keys, (v = createOutpostVerifier(options)));
     return v;
   }
-  const key = JSON.stringify([options.edgeUrl, options.issuer, options.audience, options.jwksUrl, options.jwks, options.clockToleranceSeconds, options.jwksCooldownMs]);
+  const key = JSON.stringify([
+    options.edgeUrl,
+    options.issuer,
+    options.audience,
+    options.jwksUrl,
+    options.jwks,
+    options.clockToleranceSeconds,
+    options.jwksCooldownMs,
+  ]);
   let v = byKey.get(key);
   if (!v) byKey.set(key, (v = createOutpostVerifier(options)));
   return v;
@@ -91,7 +102,11 @@ export function outpostMiddleware(options: VerifyOptions | OutpostVerifier) {
         if (!(err instanceof OutpostVerifyError)) return next(err);
         const requestId = req.headers["x-request-id"];
         const body = JSON.stringify(refusal(err, typeof requestId === "string" ? requestId : undefined));
-        res.writeHead(err.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+        res.writeHead(err.status, {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          "cache-control": "no-store",
+        });
         res.end(body);
       },
     );

@@ -12,9 +12,9 @@ import {
 } from "jose";
 
 /** An unknown kid refetches the edge's JWKS at most this often. */
-export const JWKS_COOLDOWN_MS = 30_000;
+const JWKS_COOLDOWN_MS = 30_000;
 /** A fetched JWKS is refreshed on first use after this long. */
-export const JWKS_MAX_AGE_MS = 10 * 60_000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
 /** If a refresh fails, the keys fetched before stay usable this long after their fetch; then the origin fails closed. */
 const JWKS_MAX_STALE_MS = 60 * 60_000;
 const FETCH_TIMEOUT_MS = 5_000;

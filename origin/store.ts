@@ -135,7 +135,7 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;
 }
 
-export function iso(ms: SQLOutputValue | undefined): string | null {
+function iso(ms: SQLOutputValue | undefined): string | null {
   return typeof ms === "number" ? new Date(ms).toISOString() : null;
 }
 
@@ -146,7 +146,14 @@ const num = (v: SQLOutputValue | undefined): number | null => (typeof v === "num
 export type OriginTimelineEntry = TimelineEntry<string, string>;
 
 export function projectJson(r: Row) {
-  return { id: r.id as string, name: r.name as string, description: r.description as string, createdBy: r.created_by as string, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    description: r.description as string,
+    createdBy: r.created_by as string,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
 }
 
 export function taskJson(r: Row) {

@@ -4,9 +4,6 @@ import { ASSERTION_AUDIENCE, ASSERTION_CLOCK_TOLERANCE_S, verifyAssertion, type 
 import { OutpostError } from "../shared/errors.ts";
 import { edgeKeys, localKeys, type KeySource } from "./keys.ts";
 
-export { ASSERTION_HEADER, ASSERTION_TYP } from "../shared/assertion.ts";
-export { JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, parseJwks, type KeySource, type PublicJwk } from "./keys.ts";
-
 export interface OutpostIdentity {
   sub: string;
   email: string;

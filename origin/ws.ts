@@ -7,8 +7,8 @@ import { pathOf, rejectUpgrade } from "./http.ts";
 import type { Change, Store } from "./store.ts";
 import type { OutpostIdentity } from "./verify.ts";
 
-export const ECHO_PATH = "/api/ws/echo";
-export const STREAM_PATH = "/api/ws/events";
+const ECHO_PATH = "/api/ws/echo";
+const STREAM_PATH = "/api/ws/events";
 /** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
 const MAX_BUFFERED = 4 * 1024 * 1024;
 const PING_EVERY_MS = 25_000;

@@ -12,9 +12,7 @@ export async function readiness(url: string, warn: (text: string) => string): Pr
     const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
     const body = (await res.json()) as ReadyBody;
     if (body.ready) return "ready";
-    const problems = Object.entries(body.checks ?? {}).flatMap(([name, check]) =>
-      check.ok ? [] : (check.problems ?? []).map((p) => `${name}: ${p}`),
-    );
+    const problems = Object.entries(body.checks ?? {}).flatMap(([name, check]) => (check.ok ? [] : (check.problems ?? []).map((p) => `${name}: ${p}`)));
     return warn(`NOT READY: ${problems.join("; ") || `status ${res.status}`}`);
   } catch (err) {
     return `unknown (${err instanceof Error ? err.message : String(err)})`;

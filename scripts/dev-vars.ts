@@ -21,15 +21,16 @@ export const GENERATORS: Readonly<Record<GeneratorKind, Generator>> = {
     const jwk = privateKey.export({ format: "jwk" });
     const { crv, x, y, d } = jwk;
     if (crv !== "P-256" || !x || !y || !d) throw new Error("es256-private-jwk: unexpected key export");
-    const kid = createHash("sha256").update(JSON.stringify({ crv, kty: "EC", x, y })).digest("base64url");
+    const kid = createHash("sha256")
+      .update(JSON.stringify({ crv, kty: "EC", x, y }))
+      .digest("base64url");
     return JSON.stringify({ kty: "EC", crv, x, y, d, alg: "ES256", use: "sig", kid });
   },
 };
 
 // Only a whole value is a placeholder (optionally quoted, optionally followed by a comment), so the
 // syntax can be mentioned in comments without being replaced.
-const PLACEHOLDER_LINE =
-  /^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)(["']?)<generate:([A-Za-z0-9-]+)>\3(\s+#.*)?\s*$/;
+const PLACEHOLDER_LINE = /^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)(["']?)<generate:([A-Za-z0-9-]+)>\3(\s+#.*)?\s*$/;
 
 export interface Placeholder {
   name: string;
@@ -66,9 +67,7 @@ function generate(kind: string, name: string, line: number, generators: Readonly
   const gen = Object.hasOwn(generators, kind) ? generators[kind] : undefined;
   if (!gen) {
     const known = Object.keys(generators).join(", ");
-    throw new Error(
-      `.dev.vars.example line ${line}: ${name} asks for <generate:${kind}>, but there is no such generator (known: ${known})`,
-    );
+    throw new Error(`.dev.vars.example line ${line}: ${name} asks for <generate:${kind}>, but there is no such generator (known: ${known})`);
   }
   const value = gen();
   if (typeof value !== "string" || value.includes("\n")) throw new Error(`generator ${kind} must return a one-line string`);
@@ -100,18 +99,12 @@ export interface Completion {
  * Brings an existing .dev.vars up to date with a newer example without touching any line already in it:
  * secrets added to the example later are generated and appended, so `npm start` keeps working after a pull.
  */
-export function completeDevVars(
-  example: string,
-  existing: string,
-  generators: Readonly<Record<string, Generator>> = GENERATORS,
-): Completion {
+export function completeDevVars(example: string, existing: string, generators: Readonly<Record<string, Generator>> = GENERATORS): Completion {
   const have = parseDevVars(existing);
   const wanted = placeholders(example);
   const toAdd = wanted.filter((p) => !Object.hasOwn(have, p.name));
   const generatedNames = new Set(wanted.map((p) => p.name));
-  const missing = Object.keys(parseDevVars(example)).filter(
-    (name) => !Object.hasOwn(have, name) && !generatedNames.has(name),
-  );
+  const missing = Object.keys(parseDevVars(example)).filter((name) => !Object.hasOwn(have, name) && !generatedNames.has(name));
   if (toAdd.length === 0) return { text: existing, added: [], missing };
   const lines = toAdd.map((p) => `${p.name}=${formatValue(generate(p.kind, p.name, p.line, generators))}`);
   const sep = existing === "" || existing.endsWith("\n") ? "" : "\n";

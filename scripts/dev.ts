@@ -19,9 +19,7 @@ const STOP_GRACE_MS = 5_000;
 // Process groups are POSIX; on Windows each child is signalled alone.
 const GROUPS = process.platform !== "win32";
 
-const useColor = process.env.FORCE_COLOR
-  ? process.env.FORCE_COLOR !== "0"
-  : process.stdout.isTTY === true && !("NO_COLOR" in process.env);
+const useColor = process.env.FORCE_COLOR ? process.env.FORCE_COLOR !== "0" : process.stdout.isTTY === true && !("NO_COLOR" in process.env);
 const COLORS = { dev: "1", web: "32", origin: "36", edge: "35" } as const;
 type Tag = keyof typeof COLORS;
 
@@ -330,10 +328,7 @@ async function main(): Promise<void> {
 
   const edge = `http://localhost:${edgePort}`;
   const origin = `http://${HOST}:${originPort}`;
-  await Promise.all([
-    waitForHealth("origin", `${origin}/health`),
-    waitForHealth("edge", `http://${HOST}:${edgePort}/health`),
-  ]);
+  await Promise.all([waitForHealth("origin", `${origin}/health`), waitForHealth("edge", `http://${HOST}:${edgePort}/health`)]);
   const ready = await readiness(`http://${HOST}:${edgePort}/ready`, (t) => paint("33", t));
   if (stopping) return;
 

@@ -18,7 +18,11 @@ const SOURCE = "Generated from the declarations in shared/settings/ by `npm run 
 const ANY = text();
 const ORIGIN_HEADING = "The origin (`outpost origin`)";
 
-const anchor = (heading: string) => heading.toLowerCase().replace(/[^a-z0-9 _-]/g, "").replace(/ /g, "-");
+const anchor = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, "")
+    .replace(/ /g, "-");
 /** A table cell: one line, and a `|` that does not end it. */
 const cell = (markdown: string) => markdown.replace(/\n/g, " ").replace(/\|/g, "\\|");
 const code = (value: string) => `\`${value}\``;
@@ -101,7 +105,7 @@ export function renderConfigurationDocs(): string {
     "Problems are reported by setting name and reason, never by value: values can name internal hosts,",
     "and secrets must not leak into responses or logs.",
     "",
-    "- **`/health`** always answers 200. It never contacts the origin; `services.config` is `\"ok\"` or",
+    '- **`/health`** always answers 200. It never contacts the origin; `services.config` is `"ok"` or',
     '  `"invalid"`.',
     "- **`/ready`** runs its checks (configuration, origin, identity, presence) and answers 503 when one",
     "  fails, naming the settings at fault:",
@@ -169,7 +173,11 @@ export function renderDevVarsExample(): string {
     "# Every setting is described in docs/configuration.md. An empty or missing value means the default.",
     "# In production these are set in wrangler.toml [vars] (or as secrets), not from this file.",
     "",
-    ...WORKER_GROUPS.flatMap((group) => [`# ── ${group.title} ${"─".repeat(Math.max(0, 100 - group.title.length))}`, "", ...group.settings.flatMap(exampleEntry)]),
+    ...WORKER_GROUPS.flatMap((group) => [
+      `# ── ${group.title} ${"─".repeat(Math.max(0, 100 - group.title.length))}`,
+      "",
+      ...group.settings.flatMap(exampleEntry),
+    ]),
   ].join("\n");
 }
 

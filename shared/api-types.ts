@@ -2,7 +2,7 @@
 import type { ErrorCode } from "./errors.ts";
 import type { TimelineEntry } from "./events.ts";
 
-export const ACTIVE_STATUSES = ["working", "idle"] as const;
+const ACTIVE_STATUSES = ["working", "idle"] as const;
 export const SESSION_STATUSES = [...ACTIVE_STATUSES, "ended", "failed"] as const;
 export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
@@ -50,7 +50,7 @@ export interface SessionLookup {
   data: SessionDetail | null;
 }
 
-export type SessionDetail = SessionView & { meta: SessionMeta | null; timeline: TimelineEntry[] };
+type SessionDetail = SessionView & { meta: SessionMeta | null; timeline: TimelineEntry[] };
 
 // --- heartbeats
 
@@ -101,7 +101,7 @@ export interface EndReport {
 
 // --- the agent WebSocket (GET /api/presence/agent)
 
-export type AgentMessageId = string | number;
+type AgentMessageId = string | number;
 
 /** What an agent sends on its socket; each is answered with an ack (or an error) carrying the same id. */
 export type AgentRequest =

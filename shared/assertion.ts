@@ -8,10 +8,10 @@ export const ASSERTION_TYP = "outpost-assertion+jwt";
 export const ASSERTION_AUDIENCE = "origin";
 /** Seconds an assertion lives; it opens one request, so it needs no more. */
 export const ASSERTION_LIFETIME_S = 60;
-export const ASSERTION_ALGORITHMS = ["ES256"];
+const ASSERTION_ALGORITHMS = ["ES256"];
 export const ASSERTION_CLOCK_TOLERANCE_S = 5;
 /** Larger assertions are refused before any parsing or crypto. */
-export const MAX_ASSERTION_LENGTH = 8192;
+const MAX_ASSERTION_LENGTH = 8192;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const MAX_JTI_LENGTH = 200;
 
@@ -40,7 +40,7 @@ export interface AssertionSigner {
 }
 
 /** The jwtVerify options for an assertion: the ones the edge uses for its own tokens, with the assertion's typ and lifetime. */
-export function assertionVerifyOptions(issuer: string, audience: string, clockTolerance = ASSERTION_CLOCK_TOLERANCE_S): JWTVerifyOptions {
+function assertionVerifyOptions(issuer: string, audience: string, clockTolerance = ASSERTION_CLOCK_TOLERANCE_S): JWTVerifyOptions {
   return {
     algorithms: ASSERTION_ALGORITHMS,
     issuer,

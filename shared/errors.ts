@@ -70,8 +70,3 @@ export class OutpostError extends Error {
     this.headers = options.headers;
   }
 }
-
-/** Whether a string is one of the codes above (for reading an error body from the other side). */
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === "string" && Object.hasOwn(ERROR_STATUS, value);
-}

@@ -2,7 +2,7 @@
 import type { ActiveStatus, OriginState, SessionStatus, SessionView } from "./api-types.ts";
 
 /** Every event the presence hub emits, to phones (the presence WebSocket) and to the origin (POST /outpost/events). */
-export const PRESENCE_EVENT_TYPES = [
+const PRESENCE_EVENT_TYPES = [
   "session_online",
   "session_updated",
   "session_expired",
@@ -52,7 +52,7 @@ export interface TimelineEntry<Event extends string = TimelineEvent, Status exte
 }
 
 /** The first message of a presence WebSocket (and the answer to a resume from too far back: `reset`). */
-export interface PresenceSnapshotMessage {
+interface PresenceSnapshotMessage {
   type: "snapshot";
   seq: number;
   reset?: true;
@@ -60,7 +60,7 @@ export interface PresenceSnapshotMessage {
   origin: OriginState;
 }
 
-export interface PresenceEventMessage {
+interface PresenceEventMessage {
   type: "event";
   seq: number;
   event: PresenceEvent;
@@ -79,11 +79,6 @@ export const EDGE_ROLE = "system";
 /** The origin refuses larger deliveries: the hub's batches must stay below both. */
 export const MAX_EVENTS_PER_BATCH = 1000;
 export const MAX_EVENTS_BYTES = 4 * 1024 * 1024;
-
-/** The body of POST /outpost/events. */
-export interface EventBatch {
-  events: PresenceEvent[];
-}
 
 /** The origin's answer: every id it now holds (new or seen before), so the hub can drop them from its outbox. */
 export interface BatchResult {

@@ -1,7 +1,7 @@
 // Who is who on the wire: roles, sign-in providers, and the /auth and /.well-known answers the CLI and the web app read.
 
 /** Strongest first: an email on several lists holds the first. */
-export const ROLES = ["owner", "member", "viewer"] as const;
+const ROLES = ["owner", "member", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The roles an owner may grant through the API; owners come from the settings only. */
@@ -77,11 +77,6 @@ export interface LoginRequest {
 /** POST /auth/device/lookup. */
 export interface LoginLookup {
   request: LoginRequest;
-}
-
-/** POST /auth/device/approve. */
-export interface LoginDecision extends LoginLookup {
-  status: "approved" | "denied";
 }
 
 // --- browsers

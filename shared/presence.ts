@@ -26,7 +26,7 @@ export interface ExitReport {
 /** Largest heartbeat body (and largest entry of a batch); a batch as a whole may be larger. */
 export const HEARTBEAT_BODY_CAP = 8 * 1024;
 export const BATCH_BODY_CAP = 64 * 1024;
-export const MAX_BATCH = 100;
+const MAX_BATCH = 100;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const EPOCH_MS_MIN = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;

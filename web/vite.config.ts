@@ -74,7 +74,8 @@ function writeSection(file: string, markdown: string): void {
   const start = "<!-- bench:web:start -->";
   const end = "<!-- bench:web:end -->";
   const block = `${start}\n${markdown}\n${end}`;
-  const header = "# Benchmarks\n\nEach section is rewritten by the command it names, between its `<!-- bench:<id>:start -->` and\n`<!-- bench:<id>:end -->` markers; text outside the markers is kept.\n";
+  const header =
+    "# Benchmarks\n\nEach section is rewritten by the command it names, between its `<!-- bench:<id>:start -->` and\n`<!-- bench:<id>:end -->` markers; text outside the markers is kept.\n";
   const current = existsSync(file) ? readFileSync(file, "utf8") : header;
   const a = current.indexOf(start);
   const b = current.indexOf(end);
@@ -92,7 +93,12 @@ function outpostBuild(): Plugin {
     },
     generateBundle(_options, bundle) {
       // Hashed names stand for their contents; public files (offline page, icons, manifest) are hashed as they are.
-      const hash = createHash("sha256").update(Object.keys(bundle).filter((n) => n !== "sw.js").sort().join("\n"));
+      const hash = createHash("sha256").update(
+        Object.keys(bundle)
+          .filter((n) => n !== "sw.js")
+          .sort()
+          .join("\n"),
+      );
       const publicDir = config.publicDir;
       if (publicDir && existsSync(publicDir)) {
         for (const name of (readdirSync(publicDir, { recursive: true }) as string[]).sort()) {
@@ -113,7 +119,7 @@ function outpostBuild(): Plugin {
       }
       if (config.mode === "bench") {
         writeSection(resolve(ROOT, "..", "BENCHMARKS.md"), sizeSection(report, "npm run bench:web"));
-        config.logger.info("wrote section \"web\" of BENCHMARKS.md");
+        config.logger.info('wrote section "web" of BENCHMARKS.md');
       }
     },
   };

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { OutpostError } from "../shared/errors.ts";
 
 /** Reads at most `maxBytes`; a larger body is refused without reading the rest. */
-export async function readCapped(c: Context, maxBytes: number): Promise<string> {
+async function readCapped(c: Context, maxBytes: number): Promise<string> {
   const declared = c.req.header("content-length");
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   const body = c.req.raw.body;

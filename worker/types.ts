@@ -2,7 +2,7 @@
 import type { Identity } from "./auth/tokens.ts";
 import type { Config } from "../shared/settings/index.ts";
 
-export interface Vars {
+interface Vars {
   requestId: string;
   /** Log-only detail of a failure; never sent to clients. */
   errorDetail: string;

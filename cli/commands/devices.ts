@@ -9,7 +9,6 @@ import type { DeviceList, DeviceRevoked } from "../../shared/api-types.ts";
 import { DEVICE_ID_PATTERN } from "../../shared/limits.ts";
 import { devicePath, PATHS } from "../../shared/paths.ts";
 
-
 export function registerDevices(cli: CAC): void {
   cli
     .command("devices [action] [id]", "List the devices signed in to the gateway; `devices revoke <id>` signs one out")

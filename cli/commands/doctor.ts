@@ -59,7 +59,8 @@ async function doctor(options: Options): Promise<void> {
   let edge: EdgeTarget | null = null;
   try {
     edge = resolveEdge(stringOpt(options, "url"), creds);
-    if (edge) add("config", "ok", `edge ${edge.url} (from ${edge.source === "flag" ? "--url" : edge.source === "env" ? "OUTPOST_URL" : "the credentials file"})`);
+    if (edge)
+      add("config", "ok", `edge ${edge.url} (from ${edge.source === "flag" ? "--url" : edge.source === "env" ? "OUTPOST_URL" : "the credentials file"})`);
     else add("config", "fail", "no edge URL", "Pass --url, set OUTPOST_URL, or run `outpost login --url <edge>`.");
   } catch (err) {
     add("config", "fail", err instanceof CliError ? err.message : String(err), err instanceof CliError ? err.hint : undefined);
@@ -120,7 +121,12 @@ async function edgeChecks(edge: EdgeTarget, creds: Credentials | null, add: (nam
       const exp = session.expiresAt ?? me.expiresAt * 1000;
       const left = exp - Date.now();
       const source = session.source === "env" ? "OUTPOST_TOKEN" : "stored";
-      if (session.canRefresh || left > 5 * 60 * 1000) add("token", "ok", `${source} token valid for ${me.email} (${me.role}), expires ${relativeTime(exp)}${session.canRefresh ? ", refreshed automatically" : ""}`);
+      if (session.canRefresh || left > 5 * 60 * 1000)
+        add(
+          "token",
+          "ok",
+          `${source} token valid for ${me.email} (${me.role}), expires ${relativeTime(exp)}${session.canRefresh ? ", refreshed automatically" : ""}`,
+        );
       else add("token", "warn", `${source} token for ${me.email} expires ${relativeTime(exp)}`, "Mint a new OUTPOST_TOKEN soon, or use `outpost login`.");
     } catch (err) {
       const message = err instanceof EdgeError ? `${err.message} (${err.code})` : err instanceof CliError ? err.message : String(err);

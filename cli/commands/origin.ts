@@ -20,7 +20,14 @@ export function registerOrigin(cli: CAC): void {
     .action(async (options: Options) => {
       // cac camel-cases flags (--data-dir arrives as dataDir); runOrigin() takes them by flag name, as on its command line.
       const flags = Object.fromEntries(
-        ORIGIN_OPTION_LIST.map((o) => [o.flag, stringOpt(options, o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), `--${o.flag}`)]),
+        ORIGIN_OPTION_LIST.map((o) => [
+          o.flag,
+          stringOpt(
+            options,
+            o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
+            `--${o.flag}`,
+          ),
+        ]),
       );
       const port = flags.port ?? ORIGIN_OPTIONS.port.default;
       const host = flags.host ?? ORIGIN_OPTIONS.host.default;
@@ -43,7 +50,7 @@ export function registerOrigin(cli: CAC): void {
     .option("--key-file <file>", "The ES256 private JWK (default: OUTPOST_SIGNING_KEY, then .dev.vars)")
     .option("--ttl <seconds>", "How long the link stays valid (default: 3600, at most 86400)")
     .example("  $ outpost enroll-link --email me@example.com")
-    .example("  $ OUTPOST_SIGNING_KEY=\"$(cat key.json)\" outpost enroll-link --email me@example.com --url https://outpost.example.com")
+    .example('  $ OUTPOST_SIGNING_KEY="$(cat key.json)" outpost enroll-link --email me@example.com --url https://outpost.example.com')
     .example("  $ outpost enroll-link --email me@example.com --key-file ./signing-key.jwk.json --url https://outpost.example.com")
     .action((options: Options) => enrollLink(options));
 }
@@ -130,7 +137,12 @@ async function enrollLink(options: Options): Promise<void> {
   const link = await mintEnrollmentLink({ signingKey: key, publicUrl: url, email, ...(ttl ? { ttlSeconds: ttl } : {}) });
   await warnIfUnknownKey(url, key.kid);
   out.line(link.url);
-  out.note(out.err("dim", `Single use, valid for ${Math.round(link.expiresIn / 60)} min, for ${email.toLowerCase()}; signed with the key from ${keySource}. Open it on the phone.`));
+  out.note(
+    out.err(
+      "dim",
+      `Single use, valid for ${Math.round(link.expiresIn / 60)} min, for ${email.toLowerCase()}; signed with the key from ${keySource}. Open it on the phone.`,
+    ),
+  );
 }
 
 /** A link signed with a key the edge does not publish would be refused there: say so now (best effort, 3 s). */

@@ -139,7 +139,8 @@ async function watch(options: Options): Promise<void> {
       failures++;
     }
     const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
-    if (!options.json) out.note(out.err("dim", `connection closed${result.reason ? ` (${result.reason})` : ""}; reconnecting in ${Math.round(delay / 1000)} s`));
+    if (!options.json)
+      out.note(out.err("dim", `connection closed${result.reason ? ` (${result.reason})` : ""}; reconnecting in ${Math.round(delay / 1000)} s`));
     await sleep(delay);
   }
 }
@@ -195,7 +196,9 @@ async function status(options: Options): Promise<void> {
   const origin = ready.checks.origin;
   out.line(`edge      ${mark(health.status === "ok")}  ${session.edge.url} (v${health.version ?? "?"}, up ${health.uptime ?? "?"} s, ${rttMs} ms)`);
   out.line(`ready     ${mark(ready.ready)}${ready.ready ? "" : `  ${problems(ready)}`}`);
-  out.line(`origin    ${mark(origin?.ok === true)}${origin?.latencyMs !== undefined ? `  ${origin.latencyMs} ms via the edge` : ""}${origin?.problems ? `  ${origin.problems.join("; ")}` : ""}`);
+  out.line(
+    `origin    ${mark(origin?.ok === true)}${origin?.latencyMs !== undefined ? `  ${origin.latencyMs} ms via the edge` : ""}${origin?.problems ? `  ${origin.problems.join("; ")}` : ""}`,
+  );
   if (presence) {
     out.line(`presence  ${presence.origin ? originLine(presence.origin) : ""}`);
     out.line(`sessions  ${presence.sessions.filter(isLive).length} live`);

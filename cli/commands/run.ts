@@ -5,7 +5,7 @@ import os from "node:os";
 import { basename } from "node:path";
 import type { CAC } from "cac";
 import { intOpt, stringOpt, type Options } from "../lib/args.ts";
-import { CliError, EXIT, authError, usageError } from "../lib/errors.ts";
+import { CliError, authError, usageError } from "../lib/errors.ts";
 import { Heartbeater, isSessionId, type HeartbeatEvent } from "../lib/heartbeat.ts";
 import type { HeartbeatEntry } from "../../shared/api-types.ts";
 import { out } from "../lib/output.ts";

@@ -7,11 +7,11 @@ import { intOpt, stringOpt, type Options } from "../lib/args.ts";
 import { CliError, EXIT, configError, usageError } from "../lib/errors.ts";
 import { out } from "../lib/output.ts";
 
-export const DEFAULT_CONFIG = "cloudflared/config.yml";
-export const DEFAULT_ORIGIN_PORT = ORIGIN_PORT;
+const DEFAULT_CONFIG = "cloudflared/config.yml";
+const DEFAULT_ORIGIN_PORT = ORIGIN_PORT;
 
 /** What the tunnel needs to carry long-lived WebSockets and streams from the edge to the origin. */
-export const ORIGIN_REQUEST = {
+const ORIGIN_REQUEST = {
   connectTimeout: "10s",
   tlsTimeout: "10s",
   tcpKeepAlive: "30s",
@@ -45,7 +45,7 @@ export function registerTunnel(cli: CAC): void {
     });
 }
 
-export function renderConfig(hostname: string, port: number, tunnel: string): string {
+function renderConfig(hostname: string, port: number, tunnel: string): string {
   const orq = Object.entries(ORIGIN_REQUEST)
     .map(([k, v]) => `      ${k}: ${v}`)
     .join("\n");
@@ -91,7 +91,7 @@ function init(options: Options): void {
   out.line(`Then set ORIGIN_URL=https://${hostname} for the edge, and start the origin with \`outpost origin --port ${port}\`.`);
 }
 
-export interface Check {
+interface Check {
   name: string;
   ok: boolean;
   detail: string;
@@ -102,7 +102,7 @@ const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 const SERVICE = /^(https?:\/\/[^\s]+|unix:\S+|unix\+tls:\S+|tcp:\/\/\S+|ssh:\/\/\S+|rdp:\/\/\S+|smb:\/\/\S+|http_status:\d{3}|hello_world|bastion|socks5)$/;
 
 /** Checks a parsed cloudflared config for what Outpost needs; each check has a one-line fix. */
-export function checkConfig(doc: unknown): Check[] {
+function checkConfig(doc: unknown): Check[] {
   const checks: Check[] = [];
   const add = (name: string, ok: boolean, detail: string, hint?: string) => checks.push({ name, ok, detail, ...(ok || !hint ? {} : { hint }) });
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
@@ -111,7 +111,12 @@ export function checkConfig(doc: unknown): Check[] {
   }
   const cfg = doc as Record<string, unknown>;
   const tunnel = cfg.tunnel;
-  add("tunnel", typeof tunnel === "string" && tunnel.length > 0, typeof tunnel === "string" ? `tunnel ${tunnel}` : "no `tunnel:` name or id", "Add `tunnel: <name or id>` (from `cloudflared tunnel create`).");
+  add(
+    "tunnel",
+    typeof tunnel === "string" && tunnel.length > 0,
+    typeof tunnel === "string" ? `tunnel ${tunnel}` : "no `tunnel:` name or id",
+    "Add `tunnel: <name or id>` (from `cloudflared tunnel create`).",
+  );
   if (cfg["credentials-file"] !== undefined) {
     const cf = String(cfg["credentials-file"]);
     const path = cf.startsWith("~/") ? resolve(process.env.HOME ?? "", cf.slice(2)) : resolve(cf);
@@ -124,14 +129,34 @@ export function checkConfig(doc: unknown): Check[] {
   }
   const rules = ingress as Record<string, unknown>[];
   const bad = rules.findIndex((r) => typeof r !== "object" || r === null || typeof r.service !== "string" || !SERVICE.test(r.service));
-  add("services", bad === -1, bad === -1 ? `${rules.length} rules, each with a valid service` : `rule ${bad + 1} has no valid \`service:\``, `Each rule needs a service such as http://127.0.0.1:${ORIGIN_PORT}.`);
+  add(
+    "services",
+    bad === -1,
+    bad === -1 ? `${rules.length} rules, each with a valid service` : `rule ${bad + 1} has no valid \`service:\``,
+    `Each rule needs a service such as http://127.0.0.1:${ORIGIN_PORT}.`,
+  );
   const last = rules[rules.length - 1]!;
   const catchAll = typeof last === "object" && last !== null && last.hostname === undefined && last.path === undefined;
-  add("catch-all", catchAll, catchAll ? `last rule: ${String(last.service)}` : "the last rule matches a hostname or path", "End the list with `- service: http_status:404`.");
+  add(
+    "catch-all",
+    catchAll,
+    catchAll ? `last rule: ${String(last.service)}` : "the last rule matches a hostname or path",
+    "End the list with `- service: http_status:404`.",
+  );
   const early = rules.slice(0, -1).findIndex((r) => typeof r === "object" && r !== null && r.hostname === undefined && r.path === undefined);
-  add("rule order", early === -1, early === -1 ? "no rule hides a later one" : `rule ${early + 1} matches everything, so later rules never apply`, "Give it a hostname, or move it to the end.");
+  add(
+    "rule order",
+    early === -1,
+    early === -1 ? "no rule hides a later one" : `rule ${early + 1} matches everything, so later rules never apply`,
+    "Give it a hostname, or move it to the end.",
+  );
   const origin = rules.find(
-    (r) => typeof r === "object" && r !== null && typeof r.hostname === "string" && typeof r.service === "string" && /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/.test(r.service),
+    (r) =>
+      typeof r === "object" &&
+      r !== null &&
+      typeof r.hostname === "string" &&
+      typeof r.service === "string" &&
+      /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/.test(r.service),
   );
   add(
     "origin rule",
@@ -146,9 +171,19 @@ export function checkConfig(doc: unknown): Check[] {
     const badDurations = ["connectTimeout", "tlsTimeout", "tcpKeepAlive", "keepAliveTimeout"].filter(
       (k) => orq[k] !== undefined && !DURATION.test(String(orq[k])),
     );
-    add("durations", badDurations.length === 0, badDurations.length === 0 ? "timeouts parse" : `not durations: ${badDurations.join(", ")}`, "Use Go durations such as 30s or 1m30s.");
+    add(
+      "durations",
+      badDurations.length === 0,
+      badDurations.length === 0 ? "timeouts parse" : `not durations: ${badDurations.join(", ")}`,
+      "Use Go durations such as 30s or 1m30s.",
+    );
     const missing = ["connectTimeout", "tcpKeepAlive", "keepAliveTimeout"].filter((k) => orq[k] === undefined);
-    add("websockets", missing.length === 0, missing.length === 0 ? "keep-alive and connect timeouts set" : `originRequest lacks ${missing.join(", ")}`, "Set them as `outpost tunnel init` does, so WebSockets survive idle periods.");
+    add(
+      "websockets",
+      missing.length === 0,
+      missing.length === 0 ? "keep-alive and connect timeouts set" : `originRequest lacks ${missing.join(", ")}`,
+      "Set them as `outpost tunnel init` does, so WebSockets survive idle periods.",
+    );
     if (orq.keepAliveTimeout !== undefined && DURATION.test(String(orq.keepAliveTimeout))) {
       const seconds = durationSeconds(String(orq.keepAliveTimeout));
       add("keepAliveTimeout", seconds >= 30, `${String(orq.keepAliveTimeout)}`, "Use at least 30s so idle connections are not dropped between heartbeats.");
@@ -178,7 +213,14 @@ async function check(options: Options): Promise<void> {
   const parsed = parseDocument(text, { prettyErrors: false });
   const checks: Check[] =
     parsed.errors.length > 0
-      ? [{ name: "yaml", ok: false, detail: parsed.errors[0]!.message.split("\n")[0]!, hint: "Fix the YAML syntax, or regenerate it with `outpost tunnel init`." }]
+      ? [
+          {
+            name: "yaml",
+            ok: false,
+            detail: parsed.errors[0]!.message.split("\n")[0]!,
+            hint: "Fix the YAML syntax, or regenerate it with `outpost tunnel init`.",
+          },
+        ]
       : [{ name: "yaml", ok: true, detail: "parses" }, ...checkConfig(parsed.toJS())];
   const ok = checks.every((c) => c.ok);
   if (options.json) out.json({ file, ok, checks });

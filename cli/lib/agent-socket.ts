@@ -13,7 +13,7 @@ import { PATHS } from "../../shared/paths.ts";
 type WithoutId<M> = M extends unknown ? Omit<M, "id"> : never;
 
 /** Why a message got no ack: the socket closed or timed out (send it over HTTP instead), or the edge refused it. */
-export class AgentSocketError extends Error {
+class AgentSocketError extends Error {
   readonly refused: boolean;
 
   constructor(message: string, refused = false) {
@@ -100,7 +100,12 @@ export class AgentSocket {
     const url = new URL(PATHS.agentSocket, this.#client.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const started = Date.now();
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, "user-agent": USER_AGENT }, handshakeTimeout: 5000, perMessageDeflate: false, generateMask });
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${token}`, "user-agent": USER_AGENT },
+      handshakeTimeout: 5000,
+      perMessageDeflate: false,
+      generateMask,
+    });
     this.#ws = ws;
     /** The HTTP status of a refused upgrade, from the response itself. */
     let refusedWith: number | null = null;

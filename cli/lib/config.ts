@@ -21,7 +21,7 @@ export interface Credentials {
   supabase?: { url: string; anon_key: string };
 }
 
-export function configDir(): string {
+function configDir(): string {
   const xdg = process.env.XDG_CONFIG_HOME;
   const base = xdg && isAbsolute(xdg) ? xdg : join(os.homedir(), ".config");
   return join(base, "outpost");

@@ -19,8 +19,6 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
-
 export class CliError extends Error {
   readonly exitCode: number;
   readonly hint: string | undefined;
@@ -38,8 +36,7 @@ export class CliError extends Error {
 
 export const usageError = (message: string, hint = "Run `outpost --help` for usage.") => new CliError(EXIT.USAGE, message, { hint });
 export const configError = (message: string, hint?: string) => new CliError(EXIT.CONFIG, message, { hint });
-export const authError = (message: string, hint = "Run `outpost login`.", code?: string) =>
-  new CliError(EXIT.AUTH, message, { hint, code });
+export const authError = (message: string, hint = "Run `outpost login`.", code?: string) => new CliError(EXIT.AUTH, message, { hint, code });
 
 /** Any thrown value as a CliError: unknown errors are reported as failures with their message only. */
 export function toCliError(err: unknown): CliError {

@@ -121,7 +121,10 @@ export class Heartbeater {
         const [result] = await this.#socket.request({ type: "end", sessionId: id, ...report }, timeoutMs);
         debug(`ws: DELETE ${heartbeatPath(id)} -> ${result ? httpStatusOf(result.status) : "?"} (${Date.now() - started} ms, over the agent socket)`);
         if (result?.status === "accepted") return null;
-        return new CliError(EXIT.EDGE, `the edge refused the end report: ${result?.message ?? result?.status ?? "no answer"} (${result ? codeOf(result.status) : "?"})`);
+        return new CliError(
+          EXIT.EDGE,
+          `the edge refused the end report: ${result?.message ?? result?.status ?? "no answer"} (${result ? codeOf(result.status) : "?"})`,
+        );
       } catch (err) {
         // Closed or silent: say it over HTTP instead.
         debug(`end report for ${id} over the agent socket failed (${err instanceof Error ? err.message : String(err)}); using HTTP`);
@@ -214,7 +217,8 @@ export class Heartbeater {
     const intervalMs = this.#interval * 1000;
     if (err instanceof EdgeError && err.status === 429) {
       // Too fast for the edge: wait as told, without calling it an outage.
-      return this.#schedule(Math.max(1000, (err.retryAfter ?? this.#interval) * 1000));
+      this.#schedule(Math.max(1000, (err.retryAfter ?? this.#interval) * 1000));
+      return;
     }
     const rejected =
       (err instanceof EdgeError && err.status >= 400 && err.status < 500) ||
@@ -223,13 +227,12 @@ export class Heartbeater {
       // Refused (signed out, revoked, bad request): tell once, keep trying each interval in case it is fixed.
       if (this.#state !== "rejected") {
         const error =
-          err instanceof CliError
-            ? err
-            : new CliError(EXIT.EDGE, `the edge refused the heartbeat: ${(err as EdgeError).message} (${(err as EdgeError).code})`);
+          err instanceof CliError ? err : new CliError(EXIT.EDGE, `the edge refused the heartbeat: ${(err as EdgeError).message} (${(err as EdgeError).code})`);
         this.#onEvent({ type: "rejected", error });
       }
       this.#state = "rejected";
-      return this.#schedule(intervalMs);
+      this.#schedule(intervalMs);
+      return;
     }
     // Unreachable or failing: exponential backoff with jitter, never longer than one interval.
     this.#failures++;

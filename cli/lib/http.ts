@@ -39,7 +39,7 @@ export class EdgeError extends Error {
   }
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 export function debug(message: string): void {
   if (process.env.OUTPOST_DEBUG) process.stderr.write(`[outpost debug] ${message}\n`);
@@ -113,7 +113,8 @@ export async function readJson<T>(res: HttpResponse): Promise<T> {
     data = null;
   }
   if (res.ok) {
-    if (data === null && text) throw new CliError(EXIT.EDGE, `the edge answered ${res.status} with something that is not JSON`, { hint: "Is --url the Outpost edge?" });
+    if (data === null && text)
+      throw new CliError(EXIT.EDGE, `the edge answered ${res.status} with something that is not JSON`, { hint: "Is --url the Outpost edge?" });
     return data as T;
   }
   // Checked field by field: a proxy in front of the edge may answer anything.
@@ -130,7 +131,7 @@ function retryAfter(header: string | null): number | null {
 }
 
 /** An EdgeError as the CLI reports it. */
-export function edgeErrorToCli(err: EdgeError): CliError {
+function edgeErrorToCli(err: EdgeError): CliError {
   const message = `${err.message.replace(/\.$/, "")} (${err.code})`;
   if (err.status === 401) return new CliError(EXIT.AUTH, message, { hint: "Run `outpost login`.", code: err.code });
   if (err.status === 403) return new CliError(EXIT.AUTH, message, { hint: "Ask an owner of this gateway for access.", code: err.code });
@@ -138,7 +139,8 @@ export function edgeErrorToCli(err: EdgeError): CliError {
   if (err.status === 429) {
     return new CliError(EXIT.EDGE, message, { hint: `Try again in ${err.retryAfter ?? 60} s.`, code: err.code });
   }
-  if (err.code === "CONFIG_INVALID") return new CliError(EXIT.EDGE, message, { hint: "Run `outpost doctor`; the edge's settings need fixing.", code: err.code });
+  if (err.code === "CONFIG_INVALID")
+    return new CliError(EXIT.EDGE, message, { hint: "Run `outpost doctor`; the edge's settings need fixing.", code: err.code });
   return new CliError(EXIT.EDGE, message, { hint: "Run `outpost doctor`.", code: err.code });
 }
 

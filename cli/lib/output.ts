@@ -9,8 +9,7 @@ function colourAllowed(stream: Stream): boolean {
   return stream.isTTY === true;
 }
 
-const wrap = (open: number, close: number) => (enabled: boolean, text: string) =>
-  enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text;
+const wrap = (open: number, close: number) => (enabled: boolean, text: string) => (enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text);
 const styles = {
   bold: wrap(1, 22),
   dim: wrap(2, 22),
@@ -19,7 +18,7 @@ const styles = {
   yellow: wrap(33, 39),
   cyan: wrap(36, 39),
 };
-export type Style = keyof typeof styles;
+type Style = keyof typeof styles;
 
 export interface Painter {
   (style: Style, text: string): string;

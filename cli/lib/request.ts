@@ -21,7 +21,7 @@ export interface HttpRequest {
 }
 
 /** An error like fetch's: `cause.code` carries ECONNREFUSED and friends; timeouts are named TimeoutError. */
-export class RequestError extends Error {
+class RequestError extends Error {
   constructor(message: string, cause?: unknown, name = "RequestError") {
     super(message, cause === undefined ? undefined : { cause });
     this.name = name;

@@ -8,7 +8,7 @@ import type { TokenResponse } from "../../shared/identity.ts";
 import { PATHS } from "../../shared/paths.ts";
 
 /** Refresh when the access token has less than this left. */
-export const REFRESH_MARGIN_MS = 2 * 60 * 1000;
+const REFRESH_MARGIN_MS = 2 * 60 * 1000;
 
 export class Session implements TokenSource {
   readonly edge: EdgeTarget;
@@ -101,7 +101,7 @@ function sameOrigin(a: string, b: string): boolean {
 }
 
 /** A JWT's exp in milliseconds, without verifying it (only to decide when to warn). */
-export function jwtExpiry(token: string): number | null {
+function jwtExpiry(token: string): number | null {
   const payload = token.split(".")[1];
   if (!payload) return null;
   try {

@@ -5,8 +5,8 @@ import { randomToken, sha256, type DeviceCodeRow, type GuessRow } from "./schema
 export const DEVICE_CODE_TTL_S = 600;
 /** Wrong user codes allowed per user, and across all users, in one window. */
 export const GUESS_LIMIT_PER_USER = 10;
-export const GUESS_LIMIT_GLOBAL = 100;
-export const GUESS_WINDOW_MS = 15 * 60 * 1000;
+const GUESS_LIMIT_GLOBAL = 100;
+const GUESS_WINDOW_MS = 15 * 60 * 1000;
 /** Finished logins stay this long past their expiry, so a late poll still gets a precise answer. */
 const KEEP_EXPIRED_MS = 24 * 60 * 60 * 1000;
 
@@ -31,7 +31,7 @@ export type LookupResult =
   | { ok: false; reason: "not_found" | "rate_limited" };
 
 /** Uppercases and drops separators; null unless exactly eight letters from the user-code alphabet remain. */
-export function normalizeUserCode(input: string): string | null {
+function normalizeUserCode(input: string): string | null {
   const code = input.toUpperCase().replace(/[\s-]/g, "");
   if (code.length !== 8) return null;
   for (const ch of code) if (!USER_CODE_ALPHABET.includes(ch)) return null;
@@ -71,8 +71,17 @@ export class DeviceLogins {
     this.#sql.exec(
       `INSERT INTO device_codes (device_code_hash, user_code, client_name, hostname, platform, arch, ip, location,
         created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
-      await sha256(deviceCode), userCode, client.clientName, client.hostname, client.platform, client.arch,
-      client.ip, client.location, now, now + DEVICE_CODE_TTL_S * 1000, intervalS,
+      await sha256(deviceCode),
+      userCode,
+      client.clientName,
+      client.hostname,
+      client.platform,
+      client.arch,
+      client.ip,
+      client.location,
+      now,
+      now + DEVICE_CODE_TTL_S * 1000,
+      intervalS,
     );
     return { deviceCode, userCode, expiresIn: DEVICE_CODE_TTL_S, interval: intervalS };
   }
@@ -111,7 +120,10 @@ export class DeviceLogins {
   #underGuessCap(sub: string, record: boolean): boolean {
     const now = Date.now();
     let ok = true;
-    for (const [key, limit] of [[`user:${sub}`, GUESS_LIMIT_PER_USER], ["global", GUESS_LIMIT_GLOBAL]] as const) {
+    for (const [key, limit] of [
+      [`user:${sub}`, GUESS_LIMIT_PER_USER],
+      ["global", GUESS_LIMIT_GLOBAL],
+    ] as const) {
       const row = this.#sql.exec<GuessRow>("SELECT window_start, count FROM guesses WHERE key = ?", key).next().value;
       const current = row && row.window_start >= now - GUESS_WINDOW_MS ? row : null;
       const count = current?.count ?? 0;
@@ -119,7 +131,9 @@ export class DeviceLogins {
       if (record) {
         this.#sql.exec(
           "INSERT INTO guesses (key, window_start, count) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-          key, current?.window_start ?? now, count + 1,
+          key,
+          current?.window_start ?? now,
+          count + 1,
         );
       }
     }
@@ -157,7 +171,10 @@ export class DeviceLogins {
     if (!found.ok) return found;
     this.#sql.exec(
       "UPDATE device_codes SET status = ?, approver_sub = ?, approver_email = ? WHERE user_code = ? AND status = 'pending'",
-      approve ? "approved" : "denied", approver.sub, approver.email, normalizeUserCode(userCode),
+      approve ? "approved" : "denied",
+      approver.sub,
+      approver.email,
+      normalizeUserCode(userCode),
     );
     return found;
   }

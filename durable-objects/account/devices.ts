@@ -17,7 +17,16 @@ export class Devices {
     this.#sql.exec(
       `INSERT INTO devices (id, sub, email, kind, name, hostname, platform, arch, created_at, last_seen_at)
        VALUES (?,?,?,?,?,?,?,?,?,?)`,
-      device.id, d.sub, d.email, d.kind, d.name, d.hostname, d.platform, d.arch, now, now,
+      device.id,
+      d.sub,
+      d.email,
+      d.kind,
+      d.name,
+      d.hostname,
+      d.platform,
+      d.arch,
+      now,
+      now,
     );
     return device;
   }

@@ -9,7 +9,7 @@ export interface GrantRecord {
 }
 
 /** Grants an owner may hold through the API; settings are the place for more. */
-export const MAX_GRANTS = 500;
+const MAX_GRANTS = 500;
 
 /** Members and viewers an owner added at runtime (settings-defined roles live in the settings, not here). */
 export class Grants {
@@ -33,7 +33,10 @@ export class Grants {
     const now = Date.now();
     this.#sql.exec(
       "INSERT INTO grants (email, role, granted_by, granted_at) VALUES (?,?,?,?) ON CONFLICT(email) DO UPDATE SET role = excluded.role, granted_by = excluded.granted_by, granted_at = excluded.granted_at",
-      email, role, by, now,
+      email,
+      role,
+      by,
+      now,
     );
     return { email, role, grantedBy: by, grantedAt: now };
   }

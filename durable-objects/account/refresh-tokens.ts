@@ -33,7 +33,10 @@ export class RefreshTokens {
     const token = `opr_${randomToken(32)}`;
     this.#sql.exec(
       "INSERT INTO refresh_tokens (hash, device_id, created_at, expires_at) VALUES (?,?,?,?)",
-      await sha256(token), deviceId, now, now + REFRESH_IDLE_TTL_MS,
+      await sha256(token),
+      deviceId,
+      now,
+      now + REFRESH_IDLE_TTL_MS,
     );
     return token;
   }

@@ -1,4 +1,5 @@
 // The account's SQLite tables and the row type of each, plus the random tokens and hashes every part stores.
+import type { GrantableRole } from "../../shared/identity.ts";
 import type { DeviceRecord } from "../../shared/api-types.ts";
 
 export const SCHEMA = `
@@ -59,7 +60,7 @@ export type DeviceRow = {
 
 export type RefreshTokenRow = { hash: string; device_id: string; created_at: number; expires_at: number; rotated_at: number | null };
 
-export type GrantRow = { email: string; role: "member" | "viewer"; granted_by: string; granted_at: number };
+export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number };
 
 export type ScopedCodeRow = { token: string; expires_at: number };
 
@@ -67,7 +68,10 @@ export type CountRow = { n: number };
 
 export function randomToken(bytes: number): string {
   const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...buf)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...buf))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 export async function sha256(text: string): Promise<string> {

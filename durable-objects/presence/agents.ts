@@ -8,8 +8,8 @@ import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.t
 /** The tag of agent sockets; phones' sockets are tagged "watcher", so events go only to them. */
 export const AGENT_TAG = "agent";
 /** More malformed messages in a row than this close the socket (1008). */
-export const MAX_MALFORMED = 5;
-export const POLICY_VIOLATION = 1008;
+const MAX_MALFORMED = 5;
+const POLICY_VIOLATION = 1008;
 
 /** Who is behind an agent socket; stored with the socket so it survives hibernation. */
 export interface Agent {
@@ -23,20 +23,18 @@ export interface Agent {
   malformed?: number;
 }
 
-export type MessageId = string | number;
+type MessageId = string | number;
 
-export type AgentMessage =
-  | { type: "heartbeat"; id: MessageId; sessions: unknown[] }
-  | { type: "end"; id: MessageId; sessionId: string; exit: ExitReport };
+type AgentMessage = { type: "heartbeat"; id: MessageId; sessions: unknown[] } | { type: "end"; id: MessageId; sessionId: string; exit: ExitReport };
 
-export type Parsed = { ok: true; message: AgentMessage } | { ok: false; id?: MessageId; message: string };
+type Parsed = { ok: true; message: AgentMessage } | { ok: false; id?: MessageId; message: string };
 
 function errorText(err: unknown): string {
   return err instanceof OutpostError ? err.message : "The message could not be read.";
 }
 
 /** A message as the hub accepts it, or why not (which changes nothing). Entries of a batch are checked later, one by one. */
-export function parseAgentMessage(raw: string | ArrayBuffer): Parsed {
+function parseAgentMessage(raw: string | ArrayBuffer): Parsed {
   if (typeof raw !== "string") return { ok: false, message: "Messages must be JSON text." };
   if (raw.length > BATCH_BODY_CAP || byteLength(raw) > BATCH_BODY_CAP) return { ok: false, message: `A message may be at most ${BATCH_BODY_CAP} bytes.` };
   let data: unknown;
@@ -72,7 +70,7 @@ const STATUS_OF: Record<Refusal["code"], AckStatus> = {
  * Answers a heartbeat batch: each entry is checked on its own (a bad one is "invalid" and does not hold up the others),
  * and the valid ones go to `beat` — the hub's one heartbeat path, shared with the HTTP routes.
  */
-export async function heartbeatAck(
+async function heartbeatAck(
   sessions: unknown[],
   now: number,
   limits: { ttl: number; interval: number },
@@ -86,7 +84,14 @@ export async function heartbeatAck(
       return null;
     } catch (err) {
       const raw = (entry as { id?: unknown } | null)?.id;
-      return { id: typeof raw === "string" ? raw : null, status: "invalid", ttl: limits.ttl, expiresAt: null, interval: limits.interval, message: errorText(err) };
+      return {
+        id: typeof raw === "string" ? raw : null,
+        status: "invalid",
+        ttl: limits.ttl,
+        expiresAt: null,
+        interval: limits.interval,
+        message: errorText(err),
+      };
     }
   });
   const results = inputs.length > 0 ? await beat(inputs) : [];
@@ -94,13 +99,16 @@ export async function heartbeatAck(
   return slots.map((slot) => slot ?? ackOf(results[next++]!, limits));
 }
 
-export function ackOf(r: HeartbeatResult | ({ id: string } & ({ ok: true; expiresAt?: number } | ({ ok: false } & Refusal))), limits: { ttl: number; interval: number }): AckResult {
+function ackOf(
+  r: HeartbeatResult | ({ id: string } & ({ ok: true; expiresAt?: number } | ({ ok: false } & Refusal))),
+  limits: { ttl: number; interval: number },
+): AckResult {
   const base = { id: r.id, ttl: limits.ttl, interval: limits.interval };
   if (r.ok) return { ...base, status: "accepted", expiresAt: r.expiresAt === undefined ? null : new Date(r.expiresAt).toISOString() };
   return { ...base, status: STATUS_OF[r.code], expiresAt: null, message: r.message, ...(r.retryAfter ? { retryAfter: r.retryAfter } : {}) };
 }
 
-export function callerOf(agent: Agent): Caller {
+function callerOf(agent: Agent): Caller {
   return { sub: agent.sub, email: agent.email };
 }
 

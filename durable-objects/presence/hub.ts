@@ -141,7 +141,11 @@ export class PresenceHub extends DurableObject<Env> {
     if (row && row.ownerSub !== caller.sub) return { code: "FORBIDDEN", message: "This session belongs to another user." };
     const last = this.#lastBeat.get(id);
     if (last !== undefined && now - last < MIN_BEAT_GAP_MS) {
-      return { code: "RATE_LIMITED", message: "At most one heartbeat per second per session.", retryAfter: Math.max(1, Math.ceil((last + MIN_BEAT_GAP_MS - now) / 1000)) };
+      return {
+        code: "RATE_LIMITED",
+        message: "At most one heartbeat per second per session.",
+        retryAfter: Math.max(1, Math.ceil((last + MIN_BEAT_GAP_MS - now) / 1000)),
+      };
     }
     if (row && isFinal(row)) return { code: "CONFLICT", message: "This session has ended; start a new one with a new id." };
     if (!row && this.#store.liveCountOf(caller.sub) >= MAX_LIVE_SESSIONS_PER_OWNER) {

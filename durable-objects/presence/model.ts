@@ -1,10 +1,10 @@
 // The presence hub's shared vocabulary: session and event shapes, limits, and how a stored session is shown.
 
-import { isActive, type ActiveStatus, type OriginState, type SessionMeta as Meta, type SessionStatus, type SessionView } from "../../shared/api-types.ts";
+import { isActive, type OriginState, type SessionMeta as Meta, type SessionStatus, type SessionView } from "../../shared/api-types.ts";
 import { DISCONNECTED, TIMELINE_MAX, type PresenceEvent, type PresenceEventType as EventType, type TimelineEntry } from "../../shared/events.ts";
 
 export { DISCONNECTED, TIMELINE_MAX, isActive };
-export type { ActiveStatus, EventType, Meta, OriginState, PresenceEvent, SessionStatus, SessionView, TimelineEntry };
+export type { EventType, OriginState, PresenceEvent, SessionView, TimelineEntry };
 export type { HeartbeatInput } from "../../shared/presence.ts";
 
 /** More than one heartbeat per second for a session is refused. */
@@ -22,7 +22,6 @@ export const PROBE_EVERY_MS = 30_000;
 export const OUTBOX_BATCH = 100;
 export const OUTBOX_MAX_BACKOFF_MS = 60_000;
 
-
 export interface Caller {
   sub: string;
   email: string;
@@ -30,7 +29,6 @@ export interface Caller {
 
 export type Refusal = { code: "FORBIDDEN" | "RATE_LIMITED" | "CONFLICT" | "NOT_FOUND"; message: string; retryAfter?: number };
 export type HeartbeatResult = ({ ok: true; expiresAt: number } | ({ ok: false } & Refusal)) & { id: string };
-
 
 /** A sessions row, with the JSON columns parsed. */
 export interface SessionRecord {
@@ -52,12 +50,9 @@ export interface SessionRecord {
   timeline: TimelineEntry[];
 }
 
-
-
 export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
-
 
 /**
  * `beat` is the last real heartbeat the hub's memory knows of; `seen` is what expiry counts from, which after a cold

@@ -10,16 +10,18 @@ import { PATHS } from "../../shared/paths.ts";
 const MAX_BATCHES_PER_RUN = 20;
 const DELIVERY_TIMEOUT_MS = 10_000;
 
-
 /** Exponential from 1 s, capped at 60 s, with jitter so many hubs do not retry in step. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
+function backoffMs(attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(OUTBOX_MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempt - 1, 16));
   return Math.round(ceiling * (0.5 + random() * 0.5));
 }
 
 export async function bodySha256(body: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
-  return btoa(String.fromCharCode(...digest)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...digest))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 /** The outbox's delivery state; the queue itself is in SQLite, the backoff only in memory (a restart retries at once). */

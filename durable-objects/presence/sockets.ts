@@ -6,7 +6,7 @@ import type { PresenceStore } from "./store.ts";
 import { AGENT_TAG, type Agent } from "./agents.ts";
 
 /** The tag of phones' sockets: events are broadcast to these only, never to agents. */
-export const WATCHER_TAG = "watcher";
+const WATCHER_TAG = "watcher";
 
 /** Who is behind a socket; stored with the socket so it survives hibernation. */
 export interface Watcher {
@@ -50,7 +50,7 @@ export function eventMessage(event: PresenceEvent): string {
  * What a new socket is sent first. A client resuming from a seq whose successors are all still in the log gets exactly
  * those events; anyone else (first connection, too old, or a seq this hub never issued) gets a snapshot.
  */
-export function openingMessages(store: PresenceStore, after: number | null, snapshot: () => Snapshot): string[] {
+function openingMessages(store: PresenceStore, after: number | null, snapshot: () => Snapshot): string[] {
   const lastSeq = store.lastSeq();
   if (after !== null && after <= lastSeq) {
     const first = store.firstLogSeq();
@@ -59,7 +59,13 @@ export function openingMessages(store: PresenceStore, after: number | null, snap
   }
   const snap = snapshot();
   return [
-    JSON.stringify({ type: "snapshot", seq: lastSeq, ...(after !== null ? { reset: true as const } : {}), sessions: snap.sessions, origin: snap.origin } satisfies PresenceMessage),
+    JSON.stringify({
+      type: "snapshot",
+      seq: lastSeq,
+      ...(after !== null ? { reset: true as const } : {}),
+      sessions: snap.sessions,
+      origin: snap.origin,
+    } satisfies PresenceMessage),
   ];
 }
 
@@ -129,7 +135,11 @@ export class Watchers {
       let reason: string | null = !watcher || watcher.exp * 1000 <= now ? "session expired" : null;
       if (!reason && watcher?.deviceId) {
         const id = watcher.deviceId;
-        if (!verdicts.has(id)) verdicts.set(id, isRevoked(id).catch(() => false));
+        if (!verdicts.has(id))
+          verdicts.set(
+            id,
+            isRevoked(id).catch(() => false),
+          );
         if (await verdicts.get(id)) reason = "session revoked";
       }
       if (!reason) continue;

@@ -1,13 +1,5 @@
 // The hub's SQLite tables (sessions, the append-only event log, the outbox, settings) and every query on them.
-import {
-  LOG_MAX_AGE_MS,
-  LOG_MAX_EVENTS,
-  OUTBOX_MAX_AGE_MS,
-  ENDED_RETENTION_MS,
-  type EventType,
-  type PresenceEvent,
-  type SessionRecord,
-} from "./model.ts";
+import { LOG_MAX_AGE_MS, LOG_MAX_EVENTS, OUTBOX_MAX_AGE_MS, ENDED_RETENTION_MS, type EventType, type PresenceEvent, type SessionRecord } from "./model.ts";
 
 type Row = Record<string, SqlStorageValue>;
 type SessionRow = {
@@ -102,8 +94,20 @@ export class PresenceStore {
        ON CONFLICT(id) DO UPDATE SET status = excluded.status, name = excluded.name, hostname = excluded.hostname,
          pid = excluded.pid, started_at = excluded.started_at, meta = excluded.meta, last_heartbeat = excluded.last_heartbeat,
          ended_at = excluded.ended_at, reason = excluded.reason, exit_code = excluded.exit_code, timeline = excluded.timeline`,
-      s.id, s.ownerSub, s.ownerEmail, s.status, s.name, s.hostname, s.pid, s.startedAt,
-      s.meta === null ? null : JSON.stringify(s.meta), s.createdAt, s.lastHeartbeat, s.endedAt, s.reason, s.exitCode,
+      s.id,
+      s.ownerSub,
+      s.ownerEmail,
+      s.status,
+      s.name,
+      s.hostname,
+      s.pid,
+      s.startedAt,
+      s.meta === null ? null : JSON.stringify(s.meta),
+      s.createdAt,
+      s.lastHeartbeat,
+      s.endedAt,
+      s.reason,
+      s.exitCode,
       JSON.stringify(s.timeline),
     );
   }
@@ -117,7 +121,13 @@ export class PresenceStore {
   /** Appends to the log and queues for the origin in one go; the caller holds the transaction. */
   appendEvent(type: EventType, sessionId: string | null, at: number, data: Record<string, unknown>): PresenceEvent {
     const json = JSON.stringify(data);
-    const [row] = this.#exec<Pick<EventRow, "seq">>("INSERT INTO events (type, session_id, at, data) VALUES (?,?,?,?) RETURNING seq", type, sessionId, at, json);
+    const [row] = this.#exec<Pick<EventRow, "seq">>(
+      "INSERT INTO events (type, session_id, at, data) VALUES (?,?,?,?) RETURNING seq",
+      type,
+      sessionId,
+      at,
+      json,
+    );
     const seq = row!.seq;
     const event: PresenceEvent = { id: `${this.#hubId}:${seq}`, seq, type, sessionId, at: new Date(at).toISOString(), data };
     this.#exec("INSERT INTO outbox (seq, at, event) VALUES (?,?,?)", seq, at, JSON.stringify(event));

@@ -43,8 +43,16 @@ export function applyBeat(row: SessionRecord | null, input: HeartbeatInput, call
   if (!row) {
     const status = input.status ?? "working";
     const record: SessionRecord = {
-      id: input.id, ownerSub: caller.sub, ownerEmail: caller.email, status, ...details,
-      createdAt: now, lastHeartbeat: now, endedAt: null, reason: null, exitCode: null,
+      id: input.id,
+      ownerSub: caller.sub,
+      ownerEmail: caller.email,
+      status,
+      ...details,
+      createdAt: now,
+      lastHeartbeat: now,
+      endedAt: null,
+      reason: null,
+      exitCode: null,
       timeline: [{ at: iso(now)!, event: "online", status }],
     };
     return { record, event: "session_online", cameOnline: true };
@@ -53,7 +61,13 @@ export function applyBeat(row: SessionRecord | null, input: HeartbeatInput, call
     // Back after agent_disconnected: the laptop slept and woke up; the same session carries on.
     const status = input.status ?? "working";
     const record: SessionRecord = {
-      ...row, ...details, status, lastHeartbeat: now, endedAt: null, reason: null, exitCode: null,
+      ...row,
+      ...details,
+      status,
+      lastHeartbeat: now,
+      endedAt: null,
+      reason: null,
+      exitCode: null,
       timeline: withEntry(row.timeline, { at: iso(now)!, event: "reconnected", status }),
     };
     return { record, event: "session_online", cameOnline: true };
@@ -83,8 +97,13 @@ export function applyExit(row: SessionRecord, exit: { exitCode?: number; reason?
   if (exit.reason !== undefined) entry.reason = exit.reason;
   if (exit.exitCode !== undefined) entry.exitCode = exit.exitCode;
   const record: SessionRecord = {
-    ...row, status, lastHeartbeat: Math.max(row.lastHeartbeat, lastBeat), endedAt: now,
-    reason: exit.reason ?? null, exitCode: exit.exitCode ?? null, timeline: withEntry(row.timeline, entry),
+    ...row,
+    status,
+    lastHeartbeat: Math.max(row.lastHeartbeat, lastBeat),
+    endedAt: now,
+    reason: exit.reason ?? null,
+    exitCode: exit.exitCode ?? null,
+    timeline: withEntry(row.timeline, entry),
   };
   return { record, event: failed ? "session_failed" : "session_ended", cameOnline: false };
 }
@@ -93,8 +112,13 @@ export function applyExit(row: SessionRecord, exit: { exitCode?: number; reason?
 export function applyExpiry(row: SessionRecord | null, lastBeat: number, now: number): Change | null {
   if (!row || !isActive(row.status)) return null;
   const record: SessionRecord = {
-    ...row, status: "failed", lastHeartbeat: Math.max(row.lastHeartbeat, lastBeat), endedAt: now, reason: DISCONNECTED,
-    exitCode: null, timeline: withEntry(row.timeline, { at: iso(now)!, event: "expired", status: "failed", reason: DISCONNECTED }),
+    ...row,
+    status: "failed",
+    lastHeartbeat: Math.max(row.lastHeartbeat, lastBeat),
+    endedAt: now,
+    reason: DISCONNECTED,
+    exitCode: null,
+    timeline: withEntry(row.timeline, { at: iso(now)!, event: "expired", status: "failed", reason: DISCONNECTED }),
   };
   return { record, event: "session_expired", cameOnline: false };
 }

@@ -29,7 +29,12 @@ projects.post("/", async (c) => {
     const id = newId("prj");
     store.run(
       "INSERT INTO projects (id, name, description, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?)",
-      id, name, description, identity.email || identity.sub, now, now,
+      id,
+      name,
+      description,
+      identity.email || identity.sub,
+      now,
+      now,
     );
     const created = projectJson(store.get("SELECT * FROM projects WHERE id = ?", id)!);
     store.emit({ type: "project.created", data: created });
@@ -66,7 +71,10 @@ projects.patch("/:id", async (c) => {
     if (!current) throw notFound("project", id);
     store.run(
       "UPDATE projects SET name = ?, description = ?, updated_at = ? WHERE id = ?",
-      name ?? (current.name as string), description ?? (current.description as string), Date.now(), id,
+      name ?? (current.name as string),
+      description ?? (current.description as string),
+      Date.now(),
+      id,
     );
     const updated = projectJson(store.get("SELECT * FROM projects WHERE id = ?", id)!);
     store.emit({ type: "project.updated", data: updated });

@@ -8,7 +8,7 @@ import { newId, sessionJson, type OriginTimelineEntry as TimelineEntry } from ".
 import { checkId, invalid, notFound, oneOf, onlyFields, paging, readJson, requireWriter, text, type OriginVars } from "./validate.ts";
 
 /** pending: created here, not yet seen by the edge. The rest are the edge's presence statuses. */
-export const SESSION_STATUSES = ["pending", ...PRESENCE_STATUSES] as const;
+const SESSION_STATUSES = ["pending", ...PRESENCE_STATUSES] as const;
 const CREATE_FIELDS = ["id", "name", "projectId"] as const;
 const UPDATE_FIELDS = ["name", "projectId"] as const;
 
@@ -53,11 +53,19 @@ sessions.post("/", async (c) => {
     if (projectId && !store.get("SELECT 1 AS x FROM projects WHERE id = ?", projectId)) {
       throw invalid(`projectId ${JSON.stringify(projectId)} does not exist.`);
     }
-    if (store.get("SELECT 1 AS x FROM sessions WHERE id = ?", id)) throw new OutpostError("CONFLICT", `A session with id ${JSON.stringify(id)} already exists.`);
+    if (store.get("SELECT 1 AS x FROM sessions WHERE id = ?", id))
+      throw new OutpostError("CONFLICT", `A session with id ${JSON.stringify(id)} already exists.`);
     const timeline: TimelineEntry[] = [{ at: new Date(now).toISOString(), event: "created", status: "pending" }];
     store.run(
       `INSERT INTO sessions (id, project_id, name, status, timeline, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)`,
-      id, projectId, name, "pending", JSON.stringify(timeline), identity.email || identity.sub, now, now,
+      id,
+      projectId,
+      name,
+      "pending",
+      JSON.stringify(timeline),
+      identity.email || identity.sub,
+      now,
+      now,
     );
     const created = sessionJson(store.get("SELECT * FROM sessions WHERE id = ?", id)!);
     store.emit({ type: "session.created", data: created });

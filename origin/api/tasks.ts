@@ -4,7 +4,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { newId, taskJson, type Store } from "../store.ts";
 import { checkId, invalid, notFound, oneOf, onlyFields, paging, readJson, requireWriter, text, type OriginVars } from "./validate.ts";
 
-export const TASK_STATUSES = ["todo", "in_progress", "done", "cancelled"] as const;
+const TASK_STATUSES = ["todo", "in_progress", "done", "cancelled"] as const;
 const CREATE_FIELDS = ["projectId", "title", "description", "status", "sessionId"] as const;
 const UPDATE_FIELDS = ["title", "description", "status", "sessionId"] as const;
 
@@ -57,7 +57,15 @@ tasks.post("/", async (c) => {
     store.run(
       `INSERT INTO tasks (id, project_id, session_id, title, description, status, created_by, created_at, updated_at)
        VALUES (?,?,?,?,?,?,?,?,?)`,
-      id, projectId, sessionId, title, description, status, identity.email || identity.sub, now, now,
+      id,
+      projectId,
+      sessionId,
+      title,
+      description,
+      status,
+      identity.email || identity.sub,
+      now,
+      now,
     );
     const created = taskJson(store.get("SELECT * FROM tasks WHERE id = ?", id)!);
     store.emit({ type: "task.created", data: created });

@@ -18,7 +18,7 @@ export const invalid = (message: string) => new OutpostError("VALIDATION_FAILED"
 export const notFound = (what: string, id: string) => new OutpostError("NOT_FOUND", `No ${what} with id ${JSON.stringify(id)}.`);
 
 /** JSON bodies above this are refused with 413. */
-export const MAX_JSON_BYTES = 256 * 1024;
+const MAX_JSON_BYTES = 256 * 1024;
 const tooLarge = () => new OutpostError("PAYLOAD_TOO_LARGE", `The body is larger than ${MAX_JSON_BYTES} bytes.`);
 
 /** The request's JSON object body; clear 4xx errors for the wrong type, a bad document or an oversized one. */

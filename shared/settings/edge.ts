@@ -33,7 +33,7 @@ export const PUBLIC_URL = setting({
     "The URL people use to reach this deployment. Its origin is allowed by CORS and for WebSocket upgrades, the origin receives its scheme and host as `X-Forwarded-Proto` and `X-Forwarded-Host`, and its origin is the **issuer** of every token Outpost signs and where enrollment and device links point.",
 });
 
-export const CORS_ORIGINS = setting({
+const CORS_ORIGINS = setting({
   name: "CORS_ORIGINS",
   type: origins,
   default: "",
@@ -42,7 +42,7 @@ export const CORS_ORIGINS = setting({
   details: `Always allowed, whatever this says: \`PUBLIC_URL\`'s origin and the local development origins ${DEV_ORIGINS.map((o) => `\`${o}\``).join(", ")} (also in production: they name pages served from the user's own machine).`,
 });
 
-export const MAX_BODY_BYTES = setting({
+const MAX_BODY_BYTES = setting({
   name: "MAX_BODY_BYTES",
   type: int(1, 100 * MiB),
   default: String(10 * MiB),
@@ -51,7 +51,7 @@ export const MAX_BODY_BYTES = setting({
     "The largest request body forwarded to the origin, in bytes (at most 100 MiB). A larger declared `Content-Length` is refused with 413 `PAYLOAD_TOO_LARGE` before anything is sent; a body without a length is counted while it streams and cut off at the cap.",
 });
 
-export const PROXY_PATHS = setting({
+const PROXY_PATHS = setting({
   name: "PROXY_PATHS",
   type: pathPrefixes,
   default: "/api/*,/socket.io/*",
@@ -61,7 +61,7 @@ export const PROXY_PATHS = setting({
     "A path reaches the Worker at all only if it is listed in `run_worker_first` under `[assets]` in `wrangler.toml`; any other path is answered from the static assets (unknown paths get the web app's `index.html`). Add a new prefix in both places.",
 });
 
-export const ORIGIN_TIMEOUT_MS = setting({
+const ORIGIN_TIMEOUT_MS = setting({
   name: "ORIGIN_TIMEOUT_MS",
   type: int(100, 100_000),
   default: "30000",
@@ -69,7 +69,7 @@ export const ORIGIN_TIMEOUT_MS = setting({
     "How long a proxied request waits for the origin's response headers, in milliseconds, before the Worker answers 504 `ORIGIN_TIMEOUT`. A response that has started (a download, Server-Sent Events) is not cut off.",
 });
 
-export const READY_TIMEOUT_MS = setting({
+const READY_TIMEOUT_MS = setting({
   name: "READY_TIMEOUT_MS",
   type: int(100, 30_000),
   default: "2000",
@@ -93,8 +93,6 @@ export interface Config {
   originTimeoutMs: number;
   readyTimeoutMs: number;
 }
-
-export type { ConfigProblem };
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 

@@ -45,7 +45,7 @@ export const OUTPOST_SIGNING_KEY = setting({
   ].join("\n"),
 });
 
-export const OUTPOST_PREVIOUS_KEYS = setting({
+const OUTPOST_PREVIOUS_KEYS = setting({
   name: "OUTPOST_PREVIOUS_KEYS",
   type: publicJwks,
   default: "",
@@ -54,7 +54,7 @@ export const OUTPOST_PREVIOUS_KEYS = setting({
     "Public halves of rotated signing keys still honoured, so tokens signed before a rotation stay valid until they expire. Published in `/.well-known/jwks.json`.",
 });
 
-export const SUPABASE_URL = setting({
+const SUPABASE_URL = setting({
   name: "SUPABASE_URL",
   type: httpUrl(),
   invalid: "must be the project URL, e.g. https://<ref>.supabase.co",
@@ -63,14 +63,14 @@ export const SUPABASE_URL = setting({
     "The Supabase project URL, e.g. `https://<ref>.supabase.co` or `http://127.0.0.1:54321`. Keys come from `${SUPABASE_URL}/auth/v1/.well-known/jwks.json` (cached 10 min; an unknown `kid` refetched at most once per 30 s); `iss` must be `${SUPABASE_URL}/auth/v1`, `aud` and `role` `authenticated`. Trusted only with `AUTH_PROVIDER=supabase` (checked, but used for nothing, otherwise).",
 });
 
-export const SUPABASE_JWT_SECRET = setting({
+const SUPABASE_JWT_SECRET = setting({
   name: "SUPABASE_JWT_SECRET",
   type: text({ minLength: 32 }),
   secret: true,
   description: "Legacy Supabase projects only: HS256 tokens are accepted when this is set, and never otherwise.",
 });
 
-export const SUPABASE_ANON_KEY = setting({
+const SUPABASE_ANON_KEY = setting({
   name: "SUPABASE_ANON_KEY",
   type: text(),
   requiredWhen: "With `AUTH_PROVIDER=supabase`, for the web app.",
@@ -88,14 +88,14 @@ export const OWNER_EMAILS = setting({
     "Owners: read, write, manage devices, mint enrollment links. With no owner every `/api` request is refused. `npm start` prints a single-use enrollment link for the first owner: put your own email here.",
 });
 
-export const MEMBER_EMAILS = setting({
+const MEMBER_EMAILS = setting({
   name: "MEMBER_EMAILS",
   type: emails,
   default: "",
   description: "Members: read and write (heartbeats, proxied writes).",
 });
 
-export const VIEWER_EMAILS = setting({
+const VIEWER_EMAILS = setting({
   name: "VIEWER_EMAILS",
   type: emails,
   default: "",
@@ -109,7 +109,7 @@ export const ORIGIN_AUDIENCE = setting({
   description: "The `aud` of the assertions the Worker signs for the origin; the origin checks it (`outpost origin --audience`).",
 });
 
-export const MAX_TOKEN_AGE_SECONDS = setting({
+const MAX_TOKEN_AGE_SECONDS = setting({
   name: "MAX_TOKEN_AGE_SECONDS",
   type: int(60, 30 * 86_400),
   default: "86400",
@@ -117,7 +117,7 @@ export const MAX_TOKEN_AGE_SECONDS = setting({
     "The oldest Supabase access token accepted, in seconds since it was issued (`iat`). Outpost's own tokens have fixed lifetimes (access 15 min, WebSocket ticket 30 s, scoped ≤ 15 min, assertion 60 s, enrollment ≤ 24 h).",
 });
 
-export const DEVICE_LOGIN_INTERVAL_SECONDS = setting({
+const DEVICE_LOGIN_INTERVAL_SECONDS = setting({
   name: "DEVICE_LOGIN_INTERVAL_SECONDS",
   type: int(1, 60),
   default: "5",
@@ -171,7 +171,7 @@ export interface AuthConfig {
 
 export type AuthConfigResult = { ok: true; auth: AuthConfig } | { ok: false; problems: ConfigProblem[] };
 
-export function parseAuthConfig(env: object): AuthConfigResult {
+function parseAuthConfig(env: object): AuthConfigResult {
   const settings = new SettingsReader(env);
   const provider = settings.read(AUTH_PROVIDER);
   const publicUrl = settings.read(PUBLIC_URL, { required: "is required: it is the issuer of Outpost's tokens" });
@@ -198,7 +198,11 @@ export function parseAuthConfig(env: object): AuthConfigResult {
 
   const roles = new Map<string, Role>();
   // Later lists never downgrade an earlier, stronger role for the same email.
-  for (const [list, role] of [[OWNER_EMAILS, "owner"], [MEMBER_EMAILS, "member"], [VIEWER_EMAILS, "viewer"]] as const) {
+  for (const [list, role] of [
+    [OWNER_EMAILS, "owner"],
+    [MEMBER_EMAILS, "member"],
+    [VIEWER_EMAILS, "viewer"],
+  ] as const) {
     for (const email of settings.read(list)) if (!roles.has(email)) roles.set(email, role);
   }
 

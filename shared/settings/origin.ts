@@ -20,7 +20,14 @@ const url = httpUrl({ originOnly: true });
 
 /** In the order `--help` lists them. */
 export const ORIGIN_OPTIONS = {
-  port: { key: "port", flag: "port", value: "port", type: int(0, 65535), default: String(ORIGIN_PORT), description: "Port to listen on; `0` picks any free port." },
+  port: {
+    key: "port",
+    flag: "port",
+    value: "port",
+    type: int(0, 65535),
+    default: String(ORIGIN_PORT),
+    description: "Port to listen on; `0` picks any free port.",
+  },
   host: {
     key: "host",
     flag: "host",
@@ -43,8 +50,7 @@ export const ORIGIN_OPTIONS = {
     value: "file|json",
     env: "OUTPOST_JWKS",
     type: text(),
-    description:
-      'The edge\'s public keys as a file or JSON (`{"keys":[…]}`), for offline setups. No JWKS is fetched then; needs `--edge` or `--issuer`.',
+    description: 'The edge\'s public keys as a file or JSON (`{"keys":[…]}`), for offline setups. No JWKS is fetched then; needs `--edge` or `--issuer`.',
   },
   issuer: {
     key: "issuer",

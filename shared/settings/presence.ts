@@ -8,15 +8,15 @@ export interface PresenceConfig {
 
 export type PresenceConfigResult = { ok: true; presence: PresenceConfig } | { ok: false; problems: ConfigProblem[] };
 
-export const DEFAULT_TTL_SECONDS = 15;
-export const DEFAULT_INTERVAL_SECONDS = 10;
+const DEFAULT_TTL_SECONDS = 15;
+const DEFAULT_INTERVAL_SECONDS = 10;
 /**
  * The hub keeps last-seen times in memory, and an idle Durable Object that cannot hibernate is evicted after
  * 70 to 140 s: a TTL above 60 s could lose a live agent's last heartbeat before its expiry is checked.
  */
-export const MAX_TTL_SECONDS = 60;
+const MAX_TTL_SECONDS = 60;
 
-export const HEARTBEAT_TTL_SECONDS = setting({
+const HEARTBEAT_TTL_SECONDS = setting({
   name: "HEARTBEAT_TTL_SECONDS",
   type: int(2, MAX_TTL_SECONDS),
   default: String(DEFAULT_TTL_SECONDS),
@@ -24,7 +24,7 @@ export const HEARTBEAT_TTL_SECONDS = setting({
     "A session is alive this long after its last heartbeat, in seconds; then it expires (`failed`, reason `agent_disconnected`). At most 60: the hub keeps last-seen times in memory, and an idle object is evicted after 70–140 s.",
 });
 
-export const HEARTBEAT_INTERVAL_SECONDS = setting({
+const HEARTBEAT_INTERVAL_SECONDS = setting({
   name: "HEARTBEAT_INTERVAL_SECONDS",
   type: int(1, MAX_TTL_SECONDS - 1),
   default: String(DEFAULT_INTERVAL_SECONDS),

@@ -7,7 +7,7 @@ export interface ConfigProblem {
   reason: string;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** How a trimmed string becomes a value, and the rule as docs/configuration.md states it. */
 export interface SettingType<T> {
@@ -118,7 +118,7 @@ export function plainText(markdown: string): string {
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = (reason: string): Parsed<never> => ({ ok: false, reason });
 
-export function splitList(raw: string): string[] {
+function splitList(raw: string): string[] {
   return raw
     .split(",")
     .map((s) => s.trim())

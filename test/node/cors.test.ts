@@ -39,20 +39,17 @@ describe("simple requests", () => {
     await res.body?.cancel();
   });
 
-  it.each([
-    "https://evil.example.com",
-    "http://phone.example.com",
-    "https://phone.example.com:8443",
-    "https://phone.example.com.evil.example",
-    "null",
-  ])("disallowed origin %s gets no Access-Control-Allow-Origin", async (origin) => {
-    const res = await fetchAs(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
-    // Proxied like any other request (CORS only decides what a browser may read), but readable by no page.
-    expect(res.status).toBe(200);
-    expect(res.headers.get("access-control-allow-origin")).toBeNull();
-    expect(varyTokens(res)).toContain("origin");
-    await res.body?.cancel();
-  });
+  it.each(["https://evil.example.com", "http://phone.example.com", "https://phone.example.com:8443", "https://phone.example.com.evil.example", "null"])(
+    "disallowed origin %s gets no Access-Control-Allow-Origin",
+    async (origin) => {
+      const res = await fetchAs(`${stack.edgeUrl}/api/data`, { headers: { Origin: origin } });
+      // Proxied like any other request (CORS only decides what a browser may read), but readable by no page.
+      expect(res.status).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+      expect(varyTokens(res)).toContain("origin");
+      await res.body?.cancel();
+    },
+  );
 
   it("an error the edge produces (502) still carries CORS headers for an allowed origin, so the app can read it", async () => {
     const res = await fetchAs(`${stack.edgeUrl}/api/status/530`, { headers: { Origin: ALLOWED } });

@@ -106,10 +106,7 @@ async function startDev(extraEnv: Record<string, string> = {}): Promise<Dev> {
     exited,
     async waitFor(text, ms) {
       let done = false;
-      const found = await Promise.race([
-        until(() => done || out.includes(text), ms),
-        exited.then(() => out.includes(text)),
-      ]);
+      const found = await Promise.race([until(() => done || out.includes(text), ms), exited.then(() => out.includes(text))]);
       done = true;
       if (!found) throw new Error(`no "${text}" from scripts/dev.ts (exit ${proc.exitCode}):\n${out}`);
     },

@@ -2,15 +2,7 @@
 import { createPrivateKey, createPublicKey, createHash, sign, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  completeDevVars,
-  fillDevVars,
-  formatValue,
-  GENERATORS,
-  localOverrides,
-  parseDevVars,
-  placeholders,
-} from "../../scripts/dev-vars.ts";
+import { completeDevVars, fillDevVars, formatValue, GENERATORS, localOverrides, parseDevVars, placeholders } from "../../scripts/dev-vars.ts";
 import { WORKER_SETTINGS } from "../../shared/settings/index.ts";
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");

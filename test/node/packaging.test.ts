@@ -84,7 +84,9 @@ beforeAll(async () => {
   const pick = (deps: Record<string, string>, names: string[]) => Object.fromEntries(names.map((n) => [n, deps[n]!]));
   const dependencies = { ...pick(own.dependencies!, ["hono", "@hono/node-server"]), ...pick(own.devDependencies!, ["express", "@types/node"]) };
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies }));
-  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--omit=optional", join(work, result!.filename)], { cwd: consumer });
+  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--omit=optional", join(work, result!.filename)], {
+    cwd: consumer,
+  });
   for (const [name, source] of Object.entries(APPS)) writeFileSync(join(consumer, `${name}.js`), source);
 
   edge = createServer((req, res) => {
@@ -158,10 +160,23 @@ describe.each(Object.keys(APPS) as (keyof typeof APPS)[])("outpost/origin instal
 describe("the shipped declarations", () => {
   it("type-check a consumer's TypeScript with the repository's tsc", async () => {
     writeFileSync(join(consumer, "consumer.ts"), CONSUMER_TS);
-    const config = { compilerOptions: { target: "ES2023", lib: ["ES2023", "DOM"], module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts"] };
+    const config = {
+      compilerOptions: {
+        target: "ES2023",
+        lib: ["ES2023", "DOM"],
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        noEmit: true,
+        types: ["node"],
+      },
+      files: ["consumer.ts"],
+    };
     writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify(config));
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const { stdout } = await run(process.execPath, [tsc, "-p", join(consumer, "tsconfig.json")], { cwd: consumer }).catch((err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }));
+    const { stdout } = await run(process.execPath, [tsc, "-p", join(consumer, "tsconfig.json")], { cwd: consumer }).catch(
+      (err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }),
+    );
     expect(stdout).toBe("");
   });
 });

@@ -132,10 +132,12 @@ describe("a subscriber on /api/presence/ws", () => {
     expect(ended.event!.data).toMatchObject({ status: "ended", exitCode: null, alive: false });
     // No expiry follows an ended session.
     await sleep(TTL_MS + 500);
-    expect(sub.messages.slice(from).filter((m) => m.event?.sessionId === id).map((m) => m.event!.type)).toEqual([
-      "session_online",
-      "session_ended",
-    ]);
+    expect(
+      sub.messages
+        .slice(from)
+        .filter((m) => m.event?.sessionId === id)
+        .map((m) => m.event!.type),
+    ).toEqual(["session_online", "session_ended"]);
   });
 
   it("DELETE with exitCode 3 gives session_failed carrying the exit code", async () => {

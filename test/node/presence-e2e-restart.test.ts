@@ -85,7 +85,11 @@ function collect(query = ""): Promise<{ ws: WebSocket; messages: Message[] }> {
 beforeAll(async () => {
   persistDir = mkdtempSync(join(tmpdir(), "outpost-edge-state-"));
   originDir = mkdtempSync(join(tmpdir(), "outpost-origin-"));
-  stack = await startStack({ persistTo: persistDir, originArgs: ["--data-dir", originDir], vars: { HEARTBEAT_TTL_SECONDS: "2", HEARTBEAT_INTERVAL_SECONDS: "1" } });
+  stack = await startStack({
+    persistTo: persistDir,
+    originArgs: ["--data-dir", originDir],
+    vars: { HEARTBEAT_TTL_SECONDS: "2", HEARTBEAT_INTERVAL_SECONDS: "1" },
+  });
   agent = await stack.mintToken(OWNER);
   watcher = await stack.mintToken(MEMBER);
   const sub = await collect();
@@ -139,10 +143,14 @@ afterAll(async () => {
 describe("after workerd restarts with persisted state", () => {
   it("the hub wakes on its own alarm: the queued events reach the origin once each, in seq order, then r-quiet expires", async () => {
     // Nothing has reached the hub since the restart (only /health): just the persisted alarm can have woken it.
-    const all = await until(() => {
-      const rows = delivered();
-      return rows.some((e) => e.session_id === "r-quiet" && e.type === "session_expired") ? rows : undefined;
-    }, TTL_MS + 12_000, "r-quiet's expiry at the origin");
+    const all = await until(
+      () => {
+        const rows = delivered();
+        return rows.some((e) => e.session_id === "r-quiet" && e.type === "session_expired") ? rows : undefined;
+      },
+      TTL_MS + 12_000,
+      "r-quiet's expiry at the origin",
+    );
     const seqs = all.map((e) => e.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
 
@@ -158,17 +166,19 @@ describe("after workerd restarts with persisted state", () => {
 
     // Its expiresAt passed while the edge was down; a cold start defers expiry by one TTL from the wake-up, no more.
     const expiredAt = all.find((e) => e.session_id === "r-quiet" && e.type === "session_expired")!.at;
-    console.log(`r-quiet expired ${expiredAt - restartReadyAt} ms after the restarted Worker was ready (${expiredAt - quietExpiresAt} ms after its own expiresAt)`);
+    console.log(
+      `r-quiet expired ${expiredAt - restartReadyAt} ms after the restarted Worker was ready (${expiredAt - quietExpiresAt} ms after its own expiresAt)`,
+    );
     expect(expiredAt).toBeGreaterThanOrEqual(quietExpiresAt);
     expect(expiredAt).toBeGreaterThanOrEqual(workerStartedAt + TTL_MS);
     expect(expiredAt).toBeLessThanOrEqual(restartReadyAt + TTL_MS + 1_000);
   }, 30_000);
 
   it("sessions created before the restart are still listed, with their details", async () => {
-    const list = await edge<{ seq: number; sessions: { id: string; status: string; reason: string | null; name: string | null; pid: number | null; owner: string }[] }>(
-      "GET",
-      "/api/presence",
-    );
+    const list = await edge<{
+      seq: number;
+      sessions: { id: string; status: string; reason: string | null; name: string | null; pid: number | null; owner: string }[];
+    }>("GET", "/api/presence");
     expect(list.status).toBe(200);
     const byId = Object.fromEntries(list.body.sessions.map((s) => [s.id, s]));
     expect(byId["r-ended"]).toMatchObject({ status: "ended", name: "ended", pid: 102, owner: OWNER });

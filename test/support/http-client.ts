@@ -15,7 +15,9 @@ export function bearer(token: string): Record<string, string> {
 export function fetchWithBearer(token: string | (() => string)): typeof fetch {
   return (input, init = {}) => {
     const headers = new Headers(bearer(typeof token === "function" ? token() : token));
-    new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    new Headers(init.headers).forEach((value, name) => {
+      headers.set(name, value);
+    });
     return fetch(input, { ...init, headers });
   };
 }
@@ -172,7 +174,7 @@ export function upload(url: string, body: Buffer, options: UploadOptions = {}): 
   });
 }
 
-export interface SseEvent {
+interface SseEvent {
   id?: string;
   event?: string;
   data: string;

@@ -13,7 +13,7 @@ import { spawnOrigin, trustEdgeEnv, type SpawnedOrigin } from "./spawn-origin.ts
  *   (an `outboundService`), so the Worker cannot open a WebSocket to the origin, and a refused connection reaches the
  *   Worker as a 500 "TypeError: fetch failed" response instead of an error.
  */
-export type StackEngine = "workerd" | "test-harness";
+type StackEngine = "workerd" | "test-harness";
 
 export interface StackOptions {
   /** Extra or overriding Worker settings. */

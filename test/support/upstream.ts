@@ -42,11 +42,7 @@ const jwksByEdge = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
  * outpost-assertion+jwt, issuer, audience, a lifetime of at most 60 s, a jti, and bound to this method and path+query.
  * Resolves with the claims; rejects with the reason otherwise.
  */
-export async function verifyAssertion(
-  edgeUrl: string,
-  assertion: string | string[] | null | undefined,
-  expected: ExpectedAssertion,
-): Promise<AssertionClaims> {
+export async function verifyAssertion(edgeUrl: string, assertion: string | string[] | null | undefined, expected: ExpectedAssertion): Promise<AssertionClaims> {
   if (typeof assertion !== "string" || assertion === "") throw new Error(`no single Outpost-Assertion: ${JSON.stringify(assertion)}`);
   let jwks = jwksByEdge.get(edgeUrl);
   if (!jwks) {
@@ -68,7 +64,7 @@ export async function verifyAssertion(
 }
 
 /** Where the edge's presence hub posts its own signed event batches (durable-objects/presence/outbox.ts). */
-export const EDGE_EVENTS_PATH = "/outpost/events";
+const EDGE_EVENTS_PATH = "/outpost/events";
 
 /**
  * True for a batch the edge itself sent (not a proxied client request): POST /outpost/events with an assertion for the

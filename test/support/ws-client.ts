@@ -2,9 +2,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import WebSocket from "ws";
 
-export type WsHandshake =
-  | { ok: true; ws: WebSocket }
-  | { ok: false; status: number; headers: IncomingHttpHeaders; body: string };
+export type WsHandshake = { ok: true; ws: WebSocket } | { ok: false; status: number; headers: IncomingHttpHeaders; body: string };
 
 export interface WsOptions {
   /** Sent as the Origin header, as a browser would. */

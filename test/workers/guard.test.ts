@@ -116,7 +116,11 @@ describe("Content-Length", () => {
   it("413 also applies to paths that are not proxied, and follows MAX_BODY_BYTES", async () => {
     await expectError(await call("/auth/login", { method: "POST", headers: { "content-length": "2000" } }), 413, "PAYLOAD_TOO_LARGE");
     const small = { MAX_BODY_BYTES: "10" };
-    await expectError(await call("/api/echo/x", { method: "POST", body: "x".repeat(11), headers: { "content-length": "11" } }, small), 413, "PAYLOAD_TOO_LARGE");
+    await expectError(
+      await call("/api/echo/x", { method: "POST", body: "x".repeat(11), headers: { "content-length": "11" } }, small),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    );
   });
 
   it("exactly MAX_BODY_BYTES is forwarded whole", async () => {

@@ -4,7 +4,7 @@ import { expect, inject, vi } from "vitest";
 import worker from "../../worker/index.ts";
 import { mint } from "./auth/helpers.ts";
 
-export const BASE = "https://outpost.example.com";
+const BASE = "https://outpost.example.com";
 
 export interface ErrorJson {
   error: { code: string; message: string; requestId: string };

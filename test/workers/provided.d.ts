@@ -12,4 +12,3 @@ declare module "vitest" {
     strangerEs256: JWK & { kid: string };
   }
 }
-export {};

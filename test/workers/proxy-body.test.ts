@@ -24,7 +24,8 @@ function post(path: string, chunks: Uint8Array[]): Request {
 function countingOrigin() {
   const seen = { bytes: 0, completed: false };
   const spy = spyOrigin().mockImplementation(async (_input, init) => {
-    const reader = (init?.body as ReadableStream<Uint8Array>).getReader();
+    if (!(init?.body instanceof ReadableStream)) throw new TypeError("expected a streamed body");
+    const reader = (init.body as ReadableStream<Uint8Array>).getReader();
     try {
       for (;;) {
         const { done, value } = await reader.read();

@@ -130,14 +130,11 @@ describe("request headers", () => {
 });
 
 describe("PROXY_PATHS", () => {
-  it.each(["/auth/whatever", "/apix", "/app/api/echo/x", "/.well-known/thing", "/"])(
-    "%s is not proxied → 404 NOT_FOUND JSON",
-    async (path) => {
-      const fetchSpy = spyOrigin();
-      await expectError(await call(path, { method: "POST", body: "x" }, live()), 404, "NOT_FOUND");
-      expect(fetchSpy).not.toHaveBeenCalled();
-    },
-  );
+  it.each(["/auth/whatever", "/apix", "/app/api/echo/x", "/.well-known/thing", "/"])("%s is not proxied → 404 NOT_FOUND JSON", async (path) => {
+    const fetchSpy = spyOrigin();
+    await expectError(await call(path, { method: "POST", body: "x" }, live()), 404, "NOT_FOUND");
+    expect(fetchSpy).not.toHaveBeenCalled();
+  });
 
   it("/api itself and anything under /api/ or /socket.io/ is proxied", async () => {
     const fetchSpy = spyOrigin().mockImplementation(async () => new Response("from origin"));

@@ -79,10 +79,7 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export type Loaded<T> =
-  | { state: "loading"; data?: T }
-  | { state: "ready"; data: T }
-  | { state: "error"; error: ApiError | Error; data?: T };
+export type Loaded<T> = { state: "loading"; data?: T } | { state: "ready"; data: T } | { state: "error"; error: ApiError | Error; data?: T };
 
 /** Loads `path` when it (or `version`) changes; the previous data stays visible while reloading. */
 export function useApi<T>(path: string | null, version: unknown = 0): [Loaded<T>, () => void] {

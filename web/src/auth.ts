@@ -11,7 +11,7 @@ export interface EdgeConfig {
   supabaseAnonKey: string | null;
 }
 
-export interface User {
+interface User {
   email: string;
   role: Role;
   /** How this browser signed in: Outpost's own tokens (enrollment link) or a Supabase session. */

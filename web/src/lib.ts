@@ -63,7 +63,7 @@ export function noteServerDate(header: string | null): void {
   offsetMs = Math.abs(diff) > 2000 ? diff : 0;
 }
 
-export function serverNow(): number {
+function serverNow(): number {
   return Date.now() + offsetMs;
 }
 
@@ -93,7 +93,16 @@ export function duration(ms: number): string {
   return span(ms);
 }
 
-const PLATFORMS: Record<string, string> = { darwin: "macOS", macos: "macOS", linux: "Linux", win32: "Windows", windows: "Windows", ios: "iOS", android: "Android", freebsd: "FreeBSD" };
+const PLATFORMS: Record<string, string> = {
+  darwin: "macOS",
+  macos: "macOS",
+  linux: "Linux",
+  win32: "Windows",
+  windows: "Windows",
+  ios: "iOS",
+  android: "Android",
+  freebsd: "FreeBSD",
+};
 
 /** "Linux x64" from Node's or the edge's platform and arch names. */
 export function platformName(platform: string, arch = ""): string {

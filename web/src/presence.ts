@@ -7,7 +7,7 @@ import type { WsTicket } from "../../shared/identity.ts";
 import { PATHS } from "../../shared/paths.ts";
 
 /** A session that stopped badly while the app was open: shown until dismissed. */
-export interface Alert {
+interface Alert {
   key: string;
   sessionId: string;
   label: string;
@@ -15,7 +15,7 @@ export interface Alert {
   at: string;
 }
 
-export type Link = "connecting" | "live" | "retrying" | "stopped";
+type Link = "connecting" | "live" | "retrying" | "stopped";
 
 export interface FeedState {
   sessions: ReadonlyMap<string, SessionView>;
@@ -193,7 +193,13 @@ class PresenceFeed {
         sessions.set(id, view);
         next.sessions = sessions;
         if (event.type === "session_expired" || event.type === "session_failed") {
-          const alert: Alert = { key: event.id, sessionId: id, label: view.name ?? id, kind: event.type === "session_expired" ? "expired" : "failed", at: event.at };
+          const alert: Alert = {
+            key: event.id,
+            sessionId: id,
+            label: view.name ?? id,
+            kind: event.type === "session_expired" ? "expired" : "failed",
+            at: event.at,
+          };
           next.alerts = [alert, ...state.alerts.filter((a) => a.sessionId !== id)].slice(0, 5);
         }
       }

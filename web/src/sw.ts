@@ -66,7 +66,8 @@ async function networkOrOffline(req: Request): Promise<Response> {
   } catch {
     const offline = await caches.match(OFFLINE, { cacheName: SHELL });
     // A fresh response: the cached one may carry a redirect flag (/offline.html → /offline), which navigations refuse.
-    if (offline) return new Response(await offline.blob(), { status: 200, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
+    if (offline)
+      return new Response(await offline.blob(), { status: 200, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
     return new Response("Outpost is offline.", { status: 503, headers: { "content-type": "text/plain; charset=utf-8" } });
   }
 }

@@ -70,7 +70,8 @@ export type Tone = "ok" | "idle" | "bad" | "muted" | "warn";
 /** What a session's badge says, from its status and (for live ones) whether its expiry has already passed. */
 export function sessionTone(s: SessionView, now: number): { label: string; tone: Tone; key: string } {
   if (isExpired(s)) return { label: "Expired", tone: "bad", key: "expired" };
-  if (s.status === "failed") return { label: s.exitCode !== null && s.exitCode !== undefined ? `Failed (exit ${s.exitCode})` : "Failed", tone: "bad", key: "failed" };
+  if (s.status === "failed")
+    return { label: s.exitCode !== null && s.exitCode !== undefined ? `Failed (exit ${s.exitCode})` : "Failed", tone: "bad", key: "failed" };
   if (s.status === "ended") return { label: "Ended", tone: "muted", key: "ended" };
   if (s.expiresAt && Date.parse(s.expiresAt) <= now) return { label: "No heartbeat", tone: "warn", key: "overdue" };
   return s.status === "idle" ? { label: "Idle", tone: "idle", key: "idle" } : { label: "Working", tone: "ok", key: "working" };

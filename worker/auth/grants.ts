@@ -3,7 +3,7 @@ import { accountStub } from "../../durable-objects/account/index.ts";
 import type { Role } from "../../shared/identity.ts";
 
 /** How stale an isolate's copy of the grants may be: a removed grant stops working within this time. */
-export const GRANTS_TTL_MS = 30_000;
+const GRANTS_TTL_MS = 30_000;
 
 let cached: { roles: Map<string, Role>; fetchedAt: number } | null = null;
 let loading: Promise<Map<string, Role>> | null = null;

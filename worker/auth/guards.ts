@@ -23,4 +23,3 @@ export function assertSameSiteOrigin(c: Context<AppEnv>): void {
   const allowed = origin && (origin === new URL(c.req.url).origin || (config.ok && config.config.corsOrigins.has(origin)));
   if (!allowed) throw new OutpostError("FORBIDDEN_ORIGIN", "This request must come from the Outpost web app.");
 }
-

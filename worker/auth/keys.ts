@@ -15,7 +15,7 @@ const secrets = new Map<string, Uint8Array>();
 /** How long an unknown kid must wait before the Supabase JWKS is fetched again. */
 export const JWKS_COOLDOWN_MS = 30_000;
 /** How long a fetched JWKS is trusted before it is refreshed. */
-export const JWKS_MAX_AGE_MS = 10 * 60_000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 /** The current signing key, imported once per isolate (the same import the assertions use). */
 export async function getSigner(auth: AuthConfig): Promise<Signer> {

@@ -100,13 +100,7 @@ async function verifyBearer(auth: AuthConfig, token: string, granted: ReadonlyMa
   return identity;
 }
 
-async function redeemTicket(
-  c: Context<AppEnv>,
-  auth: AuthConfig,
-  granted: ReadonlyMap<string, Role>,
-  ticket: string,
-  path: string,
-): Promise<Identity> {
+async function redeemTicket(c: Context<AppEnv>, auth: AuthConfig, granted: ReadonlyMap<string, Role>, ticket: string, path: string): Promise<Identity> {
   const payload = await verifyOwn(auth, ticket, "wsTicket");
   if (payload.path !== path) throw invalidToken("ticket bound to another path");
   const first = await accountStub(c.env).consumeOnce(`ticket:${payload.jti}`, (payload.exp as number) * 1000);

@@ -17,7 +17,7 @@ export const TOKEN_KINDS = {
 export type TokenKind = keyof typeof TOKEN_KINDS;
 
 /** Larger tokens are refused before any parsing or crypto. */
-export const MAX_TOKEN_LENGTH = 8192;
+const MAX_TOKEN_LENGTH = 8192;
 const CLOCK_TOLERANCE_S = 5;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 

@@ -1,4 +1,5 @@
 // CORS against the exact allowlist from config; preflights are answered here and never reach the origin.
+import { REQUEST_ID_HEADER } from "../../shared/paths.ts";
 import { createMiddleware } from "hono/factory";
 import { getConfig } from "../../shared/settings/index.ts";
 import type { AppEnv } from "../types.ts";
@@ -14,7 +15,7 @@ export function edgeCors(options: EdgeCorsOptions = {}) {
   const maxAge = options.maxAge ?? 600;
   if (!Number.isInteger(maxAge) || maxAge < 0) throw new TypeError("edgeCors: maxAge must be a non-negative integer");
   const allowMethods = (options.allowMethods ?? ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).join(",");
-  const exposeHeaders = (options.exposeHeaders ?? ["X-Request-Id", "Retry-After"]).join(",");
+  const exposeHeaders = (options.exposeHeaders ?? [REQUEST_ID_HEADER, "Retry-After"]).join(",");
 
   return createMiddleware<AppEnv>(async function edgeCors(c, next) {
     const origin = c.req.header("origin");

@@ -1,4 +1,5 @@
 // Gives every request an id, echoes it as X-Request-Id, and writes one structured log line per request.
+import { REQUEST_ID_HEADER } from "../../shared/paths.ts";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../types.ts";
 
@@ -15,13 +16,13 @@ export function requestLog(options: RequestLogOptions = {}) {
 
   return createMiddleware<AppEnv>(async function requestLog(c, next) {
     const started = performance.now();
-    const incoming = c.req.header("x-request-id");
+    const incoming = c.req.header(REQUEST_ID_HEADER);
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     c.set("requestId", requestId);
     await next();
     // A WebSocket 101 response has immutable headers in some runtimes; the id still reaches the origin.
     try {
-      c.res.headers.set("X-Request-Id", requestId);
+      c.res.headers.set(REQUEST_ID_HEADER, requestId);
     } catch {
       // immutable headers: nothing to add
     }

@@ -1,13 +1,7 @@
 // Which request and response headers cross the gateway, and which the gateway sets itself.
+import { REQUEST_ID_HEADER } from "../../shared/paths.ts";
 
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
 
 // Identity and forwarding headers a client could forge; only the gateway may set these.
 const CLIENT_FORGEABLE_PREFIXES = ["x-forwarded-", "x-outpost-", "outpost-"];
@@ -67,7 +61,7 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): H
   out.set("X-Forwarded-For", ctx.clientIp);
   out.set("X-Forwarded-Proto", ctx.publicUrl.protocol.slice(0, -1));
   out.set("X-Forwarded-Host", ctx.publicUrl.host);
-  out.set("X-Request-Id", ctx.requestId);
+  out.set(REQUEST_ID_HEADER, ctx.requestId);
   return out;
 }
 

@@ -6,11 +6,14 @@ import { rememberGrant } from "../auth/grants.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { OutpostError } from "../../shared/errors.ts";
 import { requiredString } from "../../shared/fields.ts";
+import { GRANTABLE_ROLES, type GrantableRole } from "../../shared/identity.ts";
 import type { AppEnv } from "../types.ts";
 
 const EMAIL = /^[^\s@,]{1,64}@[^\s@,]{1,190}$/;
 
 export const access = new Hono<AppEnv>();
+
+const isGrantable = (role: string): role is GrantableRole => (GRANTABLE_ROLES as readonly string[]).includes(role);
 
 access.get("/", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
@@ -32,7 +35,7 @@ access.put("/:email", requireAuth({ ownerOnly: true }), async (c) => {
   const auth = authConfigOf(c);
   const email = emailParam(c.req.param("email"));
   const role = requiredString(await readFields(c, 1024), "role", 16);
-  if (role !== "member" && role !== "viewer") {
+  if (!isGrantable(role)) {
     throw new OutpostError("BAD_REQUEST", '"role" must be "member" or "viewer"; owners are set in OWNER_EMAILS.');
   }
   if (auth.roles.has(email)) {

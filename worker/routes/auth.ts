@@ -16,7 +16,7 @@ import { HOSTNAME_MAX } from "../../shared/limits.ts";
 import type { Grant } from "../../durable-objects/account/index.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
 
-export const REFRESH_COOKIE = "outpost_refresh";
+const REFRESH_COOKIE = "outpost_refresh";
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 const SMALL_BODY = 4096;
 
@@ -49,14 +49,17 @@ authRoutes.post("/device/code", async (c) => {
   await limitByIp(c, "device-code");
   const f = await readFields(c, SMALL_BODY, { form: true });
   const cf = (c.req.raw as { cf?: { city?: string; country?: string } }).cf;
-  const res = await accountStub(c.env).createDeviceCode({
-    clientName: stringField(f, "client_name", 64, "outpost-cli"),
-    hostname: stringField(f, "hostname", HOSTNAME_MAX),
-    platform: stringField(f, "platform", 32),
-    arch: stringField(f, "arch", 32),
-    ip: clientIp(c),
-    location: [cf?.city, cf?.country].filter(Boolean).join(", "),
-  }, auth.deviceLoginIntervalSeconds);
+  const res = await accountStub(c.env).createDeviceCode(
+    {
+      clientName: stringField(f, "client_name", 64, "outpost-cli"),
+      hostname: stringField(f, "hostname", HOSTNAME_MAX),
+      platform: stringField(f, "platform", 32),
+      arch: stringField(f, "arch", 32),
+      ip: clientIp(c),
+      location: [cf?.city, cf?.country].filter(Boolean).join(", "),
+    },
+    auth.deviceLoginIntervalSeconds,
+  );
   const userCode = `${res.userCode.slice(0, 4)}-${res.userCode.slice(4)}`;
   c.header("Cache-Control", "no-store");
   return c.json({
@@ -158,7 +161,17 @@ authRoutes.post("/enroll", async (c) => {
   const email = typeof payload.email === "string" ? payload.email : "";
   if (!roleFor(auth, email, await grantedRoles(c.env))) throw new OutpostError("FORBIDDEN", "This account is not allowed here.");
   const ua = c.req.header("user-agent") ?? "";
-  const platform = /iPhone|iPad/.test(ua) ? "ios" : /Android/.test(ua) ? "android" : /Mac/.test(ua) ? "macos" : /Windows/.test(ua) ? "windows" : /Linux/.test(ua) ? "linux" : "";
+  const platform = /iPhone|iPad/.test(ua)
+    ? "ios"
+    : /Android/.test(ua)
+      ? "android"
+      : /Mac/.test(ua)
+        ? "macos"
+        : /Windows/.test(ua)
+          ? "windows"
+          : /Linux/.test(ua)
+            ? "linux"
+            : "";
   const grant = await accountStub(c.env).enroll(payload.jti as string, (payload.exp as number) * 1000, {
     sub: payload.sub as string,
     email,

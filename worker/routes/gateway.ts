@@ -72,4 +72,3 @@ gateway.all("*", proxiedOnly, requireAuth({ wsTicket: true, scopedCookie: true }
     throw err;
   }
 });
-

@@ -88,7 +88,13 @@ heartbeat.post("/:sessionId", requireAuth(heartbeatAuth), async (c) => {
   const input = parseHeartbeat(await readFields(c, HEARTBEAT_BODY_CAP), id, Date.now());
   const [result] = await presenceStub(c.env).heartbeat(caller(c), [input]);
   if (!result!.ok) throw refused(result!);
-  return c.json({ status: "accepted", stored: true, ttl: ttlSeconds, interval: intervalSeconds, expiresAt: new Date(result!.expiresAt).toISOString() } satisfies HeartbeatAnswer);
+  return c.json({
+    status: "accepted",
+    stored: true,
+    ttl: ttlSeconds,
+    interval: intervalSeconds,
+    expiresAt: new Date(result!.expiresAt).toISOString(),
+  } satisfies HeartbeatAnswer);
 });
 
 heartbeat.delete("/:sessionId", requireAuth(heartbeatAuth), async (c) => {

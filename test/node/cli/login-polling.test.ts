@@ -36,7 +36,14 @@ beforeAll(async () => {
         return send(res, 200, tokens);
       }
       if (req.url === PATHS.me) {
-        const me: Me = { sub: "u1", email: "owner@example.com", role: "owner", provider: "outpost", deviceId: "dev_fake", expiresAt: Math.floor(Date.now() / 1000) + 900 };
+        const me: Me = {
+          sub: "u1",
+          email: "owner@example.com",
+          role: "owner",
+          provider: "outpost",
+          deviceId: "dev_fake",
+          expiresAt: Math.floor(Date.now() / 1000) + 900,
+        };
         return send(res, 200, me);
       }
       send(res, 404, { error: { code: "NOT_FOUND", message: "No such route.", requestId: "" } } satisfies ErrorBody);

@@ -21,8 +21,17 @@ afterAll(() => new Promise<void>((resolve) => app.close(() => resolve())));
 describe("outpost origin", () => {
   it("starts with the edge, audience, upstream and data dir it was given, and refuses unsigned requests", async () => {
     const cli = await startCli([
-      "origin", "--port", "0", "--edge", "https://outpost.example.com", "--audience", "my-laptop",
-      "--upstream", appUrl, "--data-dir", tempDir("outpost-origin-"),
+      "origin",
+      "--port",
+      "0",
+      "--edge",
+      "https://outpost.example.com",
+      "--audience",
+      "my-laptop",
+      "--upstream",
+      appUrl,
+      "--data-dir",
+      tempDir("outpost-origin-"),
     ]);
     try {
       const [, url] = await cli.waitFor(/origin listening on (http:\/\/\S+)/);

@@ -76,7 +76,15 @@ describe("outpost run", () => {
     const dir = tempDir();
     const stop = join(dir, "stop");
     const cli = await startCli(
-      ["run", "--session", id, "--", process.execPath, "-e", `setInterval(() => { if (require("fs").existsSync(${JSON.stringify(stop)})) process.exit(0) }, 100)`],
+      [
+        "run",
+        "--session",
+        id,
+        "--",
+        process.execPath,
+        "-e",
+        `setInterval(() => { if (require("fs").existsSync(${JSON.stringify(stop)})) process.exit(0) }, 100)`,
+      ],
       { env: { ...env(), OUTPOST_DEBUG: "1" } },
     );
     await waitUntil(async () => (await session(stack.edgeUrl, id)).alive, 10_000, "the session to be live");
@@ -85,7 +93,11 @@ describe("outpost run", () => {
     const table = await runCli(["sessions"], { env: env() });
     expect(table.stdout).toMatch(new RegExp(`^${id}\\s+node\\s+working`, "m"));
     // Three heartbeats take about two intervals.
-    await waitUntil(async () => (cli.stderr.match(new RegExp(`POST /api/heartbeat/${id} -> 200`, "g")) ?? []).length >= 3, 4 * INTERVAL_S * 1000, "three heartbeats");
+    await waitUntil(
+      async () => (cli.stderr.match(new RegExp(`POST /api/heartbeat/${id} -> 200`, "g")) ?? []).length >= 3,
+      4 * INTERVAL_S * 1000,
+      "three heartbeats",
+    );
     writeFileSync(stop, "");
     const result = await cli.done;
     expect(result.code).toBe(0);

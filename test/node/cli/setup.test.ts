@@ -98,7 +98,17 @@ describe("outpost doctor", () => {
     const { mkdirSync, chmodSync } = await import("node:fs");
     mkdirSync(join(xdg, "outpost"), { recursive: true });
     const file = join(xdg, "outpost", "credentials.json");
-    writeFileSync(file, JSON.stringify({ version: 1, url: healthy.edgeUrl, provider: "outpost", access_token: "a.b.c", refresh_token: "opr_x", expires_at: Date.now() + 600_000 }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        url: healthy.edgeUrl,
+        provider: "outpost",
+        access_token: "a.b.c",
+        refresh_token: "opr_x",
+        expires_at: Date.now() + 600_000,
+      }),
+    );
     chmodSync(file, 0o644);
     const result = await runCli(["doctor"], { xdg });
     expect(result.stdout).toMatch(/^warn\s+credentials\s+.*readable by others.*chmod 600/m);

@@ -39,7 +39,15 @@ async function session(email: string, refresh: string) {
     expires_in: 3600,
     expires_at: now + 3600,
     refresh_token: refresh,
-    user: { id: `user-${email}`, aud: "authenticated", role: "authenticated", email, app_metadata: {}, user_metadata: {}, created_at: new Date().toISOString() },
+    user: {
+      id: `user-${email}`,
+      aud: "authenticated",
+      role: "authenticated",
+      email,
+      app_metadata: {},
+      user_metadata: {},
+      created_at: new Date().toISOString(),
+    },
   };
 }
 
@@ -74,10 +82,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => gotrue.listen(0, "127.0.0.1", resolve));
   gotrueUrl = `http://127.0.0.1:${(gotrue.address() as AddressInfo).port}`;
-  [stack] = await Promise.all([
-    startStack({ vars: { AUTH_PROVIDER: "supabase", SUPABASE_URL: gotrueUrl, SUPABASE_JWT_SECRET: SECRET } }),
-    cliEntry(),
-  ]);
+  [stack] = await Promise.all([startStack({ vars: { AUTH_PROVIDER: "supabase", SUPABASE_URL: gotrueUrl, SUPABASE_JWT_SECRET: SECRET } }), cliEntry()]);
 }, 90_000);
 
 afterAll(async () => {

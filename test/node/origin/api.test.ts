@@ -47,7 +47,13 @@ function expectError(res: { status: number; body: unknown }, status: number, cod
 
 describe("projects", () => {
   it("create, list, read and update; createdBy is the verified user", async () => {
-    const created = await api<{ project: Project }>(origin.url, "POST", "/api/projects", { name: "  Laptop agent  ", description: "d" }, { email: "member@example.com", role: "member" });
+    const created = await api<{ project: Project }>(
+      origin.url,
+      "POST",
+      "/api/projects",
+      { name: "  Laptop agent  ", description: "d" },
+      { email: "member@example.com", role: "member" },
+    );
     expect(created.status).toBe(201);
     expect(created.body.project).toMatchObject({ name: "Laptop agent", description: "d", createdBy: "member@example.com" });
     expect(created.headers.get("location")).toBe(`/api/projects/${created.body.project.id}`);

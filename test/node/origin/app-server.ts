@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { Server as SocketIoServer } from "socket.io";
 import { WebSocketServer } from "ws";
 
-export interface Seen {
+interface Seen {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
@@ -60,7 +60,14 @@ export async function startTestApp(port = 0): Promise<TestApp> {
     req.on("end", () => {
       record.complete = true;
       if (url.pathname === "/api/cookies") {
-        res.writeHead(200, [["set-cookie", "a=1; Path=/"], ["set-cookie", "b=2; Path=/"], ["content-type", "text/plain"]].flat());
+        res.writeHead(
+          200,
+          [
+            ["set-cookie", "a=1; Path=/"],
+            ["set-cookie", "b=2; Path=/"],
+            ["content-type", "text/plain"],
+          ].flat(),
+        );
         res.end("two cookies");
         return;
       }

@@ -27,8 +27,16 @@ beforeEach(() => app.reset());
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);
 const claimsFor = (htm: string, htu: string) => ({
-  iss: ISSUER, aud: "origin", sub: "outpost:owner@example.com", email: "owner@example.com", role: "owner",
-  htm, htu, jti: crypto.randomUUID(), iat: now(), exp: now() + 60,
+  iss: ISSUER,
+  aud: "origin",
+  sub: "outpost:owner@example.com",
+  email: "owner@example.com",
+  role: "owner",
+  htm,
+  htu,
+  jti: crypto.randomUUID(),
+  iat: now(),
+  exp: now() + 60,
 });
 
 /** Each case: the assertion sent with `GET /api/target?x=1` (null: no header at all). */

@@ -113,7 +113,8 @@ describe("the built-in API through the edge", () => {
 });
 
 describe("presence events from the edge's hub", () => {
-  const beat = (id: string, body: Record<string, unknown> = {}) => edge("POST", `/api/heartbeat/${id}`, { status: "working", name: id, hostname: "laptop", ...body });
+  const beat = (id: string, body: Record<string, unknown> = {}) =>
+    edge("POST", `/api/heartbeat/${id}`, { status: "working", name: id, hostname: "laptop", ...body });
 
   it("a heartbeat makes the session live at the origin; a clean stop ends it", async () => {
     expect((await beat("e2e-clean")).status).toBe(200);

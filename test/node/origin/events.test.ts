@@ -27,7 +27,13 @@ const storedEvents = () => origin.store.get("SELECT COUNT(*) AS n FROM edge_even
 
 describe("events are applied exactly once", () => {
   it("duplicates and out-of-order delivery leave one timeline entry per event and the newest status", async () => {
-    const online = presenceEvent({ seq: 11, type: "session_online", sessionId: "s1", at: at(1), data: { status: "working", name: "agent", hostname: "laptop", owner: "owner@example.com" } });
+    const online = presenceEvent({
+      seq: 11,
+      type: "session_online",
+      sessionId: "s1",
+      at: at(1),
+      data: { status: "working", name: "agent", hostname: "laptop", owner: "owner@example.com" },
+    });
     const idle = presenceEvent({ seq: 12, type: "session_updated", sessionId: "s1", at: at(2), data: { status: "idle", name: "agent" } });
     const ended = presenceEvent({ seq: 13, type: "session_ended", sessionId: "s1", at: at(3), data: { status: "ended", reason: "done", exitCode: 0 } });
 
@@ -88,7 +94,11 @@ describe("only the edge's signed body is accepted", () => {
     const signedBody = JSON.stringify({ events });
     const token = await assertion("POST", "/outpost/events", { sub: EDGE_SUB, role: "system", email: "", body: signedBody });
     const tampered = JSON.stringify({ events: [{ ...events[0], sessionId: "s-evil" }] });
-    const res = await fetch(`${origin.url}/outpost/events`, { method: "POST", headers: { "content-type": "application/json", "outpost-assertion": token }, body: tampered });
+    const res = await fetch(`${origin.url}/outpost/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "outpost-assertion": token },
+      body: tampered,
+    });
     expect(res.status).toBe(401);
     expect(storedEvents()).toBe(before);
   });
@@ -96,7 +106,11 @@ describe("only the edge's signed body is accepted", () => {
   it("an assertion without body_sha256 is 401; one for a user is 403", async () => {
     const body = JSON.stringify({ events: batch() });
     const unsigned = await assertion("POST", "/outpost/events", { sub: EDGE_SUB, role: "system" });
-    const res = await fetch(`${origin.url}/outpost/events`, { method: "POST", headers: { "content-type": "application/json", "outpost-assertion": unsigned }, body });
+    const res = await fetch(`${origin.url}/outpost/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "outpost-assertion": unsigned },
+      body,
+    });
     expect(res.status).toBe(401);
     const user = await postEvents(origin.url, batch(), { sub: "outpost:owner@example.com", role: "owner" });
     expect(user.status).toBe(403);

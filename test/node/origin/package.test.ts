@@ -109,7 +109,9 @@ describe("adapters hand the verified identity to handlers", () => {
     const server = createServer(getRequestListener(app.fetch));
     const url = await listen(server);
     try {
-      const ok = await fetch(`${url}/app/me?q=1`, { headers: { "outpost-assertion": await assertion("GET", "/app/me?q=1", { role: "viewer", email: "v@example.com" }) } });
+      const ok = await fetch(`${url}/app/me?q=1`, {
+        headers: { "outpost-assertion": await assertion("GET", "/app/me?q=1", { role: "viewer", email: "v@example.com" }) },
+      });
       expect(ok.status).toBe(200);
       expect(await ok.json()).toMatchObject({ email: "v@example.com", role: "viewer" });
       const bad = await fetch(`${url}/app/me`, { headers: { "x-request-id": "r-1", "outpost-assertion": await assertion("GET", "/me") } });

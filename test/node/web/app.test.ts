@@ -102,7 +102,16 @@ describe.skipIf(!hasChromium)("web app", () => {
     await page.getByLabel("Path").fill("/api/echo/");
     await page.getByRole("button", { name: "Open" }).click();
     const frame = page.frameLocator('[data-testid="scoped-frame"]');
-    await expect.poll(async () => (await frame.locator("body").textContent({ timeout: 1000 }).catch(() => "")) ?? "", { timeout: 10_000 }).toContain('"/api/echo/"');
+    await expect
+      .poll(
+        async () =>
+          (await frame
+            .locator("body")
+            .textContent({ timeout: 1000 })
+            .catch(() => "")) ?? "",
+        { timeout: 10_000 },
+      )
+      .toContain('"/api/echo/"');
     await shot(page, "open-laptop-app");
   });
 });

@@ -10,11 +10,11 @@ import { mintEnrollmentLink } from "../../../shared/enrollment.ts";
 import { OWNER, TEST_SIGNING_KEY } from "../../support/identity.ts";
 import { startStack, type Stack } from "../../support/stack.ts";
 
-export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium";
 export const PHONE = { width: 390, height: 844 };
 export const TTL_SECONDS = 3;
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const SHOTS = join(ROOT, "test-output", "web");
+const SHOTS = join(ROOT, "test-output", "web");
 
 /**
  * Chromium is a system package (Debian's); .ci/run installs it. Without it the browser tests are skipped on a developer's
@@ -99,7 +99,7 @@ export async function openPhone(options: { dark?: boolean } = {}): Promise<Phone
 }
 
 /** A single-use owner enrollment link for this stack, as `npm start` prints one. */
-export async function enrollmentUrl(stack: Stack, email = OWNER): Promise<string> {
+async function enrollmentUrl(stack: Stack, email = OWNER): Promise<string> {
   const link = await mintEnrollmentLink({ signingKey: TEST_SIGNING_KEY, publicUrl: stack.edgeUrl, email });
   return link.url;
 }

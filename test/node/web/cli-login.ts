@@ -9,7 +9,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(ROOT, "cli", "dist", "outpost.mjs");
 const CLI_BUILD = join(ROOT, "cli", "build.ts");
 
-export interface Login {
+interface Login {
   code: string;
   /** What the CLI's QR code encodes: verification_uri_complete. */
   link: string;

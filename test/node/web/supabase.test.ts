@@ -38,7 +38,15 @@ function fakeSupabase(): Promise<Server> {
     if (url.pathname === "/auth/v1/token" && url.searchParams.get("grant_type") === "password") {
       if (body.password !== PASSWORD) return json(400, { code: "invalid_credentials", error_code: "invalid_credentials", msg: "Invalid login credentials" });
       const now = Math.floor(Date.now() / 1000);
-      const user = { id: "6f1c2a52-0000-4000-8000-000000000001", aud: "authenticated", role: "authenticated", email: body.email, app_metadata: {}, user_metadata: {}, created_at: new Date().toISOString() };
+      const user = {
+        id: "6f1c2a52-0000-4000-8000-000000000001",
+        aud: "authenticated",
+        role: "authenticated",
+        email: body.email,
+        app_metadata: {},
+        user_metadata: {},
+        created_at: new Date().toISOString(),
+      };
       const access = await new SignJWT({ email: body.email, role: "authenticated", is_anonymous: false })
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setIssuer(`${supabaseUrl}/auth/v1`)

@@ -74,8 +74,20 @@ describe("refusals change nothing", () => {
   it("refuses a body that is not JSON, or too large", async () => {
     const owner = await tokenFor("owner");
     const url = `/api/access/${encodeURIComponent("b@example.com")}`;
-    await expectError(await call(url, { method: "PUT", body: "{", headers: { "content-type": "application/json", authorization: `Bearer ${owner}` } }), 400, "BAD_REQUEST");
-    await expectError(await call(url, { method: "PUT", body: JSON.stringify({ role: "member", pad: "x".repeat(2000) }), headers: { "content-type": "application/json", authorization: `Bearer ${owner}` } }), 413, "PAYLOAD_TOO_LARGE");
+    await expectError(
+      await call(url, { method: "PUT", body: "{", headers: { "content-type": "application/json", authorization: `Bearer ${owner}` } }),
+      400,
+      "BAD_REQUEST",
+    );
+    await expectError(
+      await call(url, {
+        method: "PUT",
+        body: JSON.stringify({ role: "member", pad: "x".repeat(2000) }),
+        headers: { "content-type": "application/json", authorization: `Bearer ${owner}` },
+      }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    );
     await expectError(await del("member@example.com"), 409, "CONFLICT");
   });
 });

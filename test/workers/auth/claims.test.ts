@@ -47,13 +47,14 @@ describe("time claims", () => {
     await expectInvalid(await me(token), token);
   });
 
-  it.each([["string exp", { exp: "9999999999" }], ["float NaN-ish iat", { iat: "now" }], ["boolean nbf", { nbf: true }]])(
-    "refuses a %s",
-    async (_label, claims) => {
-      const token = await mint(claims as Record<string, unknown>);
-      await expectInvalid(await me(token), token);
-    },
-  );
+  it.each([
+    ["string exp", { exp: "9999999999" }],
+    ["float NaN-ish iat", { iat: "now" }],
+    ["boolean nbf", { nbf: true }],
+  ])("refuses a %s", async (_label, claims) => {
+    const token = await mint(claims as Record<string, unknown>);
+    await expectInvalid(await me(token), token);
+  });
 });
 
 describe("issuer, audience and typ", () => {

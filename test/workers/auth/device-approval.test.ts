@@ -1,20 +1,7 @@
 // Device-code approval from the phone: lookup and decision need a signed-in user and our Origin; wrong codes are capped.
 import { describe, expect, it } from "vitest";
 import { GUESS_LIMIT_PER_USER } from "../../../durable-objects/account/device-login.ts";
-import {
-  ALLOWED_ORIGIN,
-  call,
-  decide,
-  expectError,
-  jsonInit,
-  mint,
-  poll,
-  rewindPoll,
-  sha256,
-  sql,
-  startDeviceLogin,
-  tokenFor,
-} from "./helpers.ts";
+import { ALLOWED_ORIGIN, call, decide, expectError, jsonInit, mint, poll, rewindPoll, sha256, sql, startDeviceLogin, tokenFor } from "./helpers.ts";
 
 const lookup = (userCode: string, token: string, headers: Record<string, string> = ALLOWED_ORIGIN) =>
   call("/auth/device/lookup", jsonInit({ user_code: userCode }, { authorization: `Bearer ${token}`, ...headers }));
@@ -81,7 +68,10 @@ describe("POST /auth/device/approve", () => {
 
   it.each([["yes"], ["APPROVE"], ["approved"], [""], [true], [null]])("accepts only approve|deny, not %j", async (decision) => {
     const dc = await startDeviceLogin();
-    const res = await call("/auth/device/approve", jsonInit({ user_code: dc.user_code, decision }, { ...ALLOWED_ORIGIN, authorization: `Bearer ${await tokenFor("owner")}` }));
+    const res = await call(
+      "/auth/device/approve",
+      jsonInit({ user_code: dc.user_code, decision }, { ...ALLOWED_ORIGIN, authorization: `Bearer ${await tokenFor("owner")}` }),
+    );
     await expectError(res, 400, "BAD_REQUEST");
     await expectError(await poll(dc.device_code), 400, "authorization_pending");
   });

@@ -30,7 +30,15 @@ describe("GET /api/devices", () => {
     const { devices, current } = await list(tokens.access_token);
     expect(current).toBe(tokens.device_id);
     const device = devices.find((d) => d.id === tokens.device_id)!;
-    expect(device).toMatchObject({ kind: "cli", name: "outpost-cli", hostname: "build-host", platform: "linux", arch: "x64", email: "member@example.com", revokedAt: null });
+    expect(device).toMatchObject({
+      kind: "cli",
+      name: "outpost-cli",
+      hostname: "build-host",
+      platform: "linux",
+      arch: "x64",
+      email: "member@example.com",
+      revokedAt: null,
+    });
     expect(device.createdAt).toBeGreaterThanOrEqual(before);
     expect(device.lastSeenAt).toBeGreaterThanOrEqual(device.createdAt);
     expect(JSON.stringify(devices)).not.toContain(tokens.refresh_token);

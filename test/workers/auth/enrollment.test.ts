@@ -19,7 +19,12 @@ import {
 } from "./helpers.ts";
 
 async function linkToken(email: string, options: { ttlSeconds?: number; key?: ReturnType<typeof signingJwk>; publicUrl?: string } = {}): Promise<string> {
-  const { url } = await mintEnrollmentLink({ signingKey: options.key ?? signingJwk(), publicUrl: options.publicUrl ?? BASE, email, ttlSeconds: options.ttlSeconds });
+  const { url } = await mintEnrollmentLink({
+    signingKey: options.key ?? signingJwk(),
+    publicUrl: options.publicUrl ?? BASE,
+    email,
+    ttlSeconds: options.ttlSeconds,
+  });
   expect(url.startsWith(`${options.publicUrl ?? BASE}/enroll#token=`)).toBe(true);
   return new URL(url).hash.slice("#token=".length);
 }

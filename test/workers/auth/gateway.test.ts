@@ -86,7 +86,13 @@ describe("what the origin receives", () => {
     expect(assertion).toBeTruthy();
     const { payload, protectedHeader } = await verifyAssertion(assertion);
     expect(protectedHeader).toMatchObject({ alg: "ES256", typ: "outpost-assertion+jwt", kid: "test-current" });
-    expect(payload).toMatchObject({ sub: "outpost:member@example.com", email: "member@example.com", role: "member", htm: "PATCH", htu: "/api/echo/items/7?x=1&y=two" });
+    expect(payload).toMatchObject({
+      sub: "outpost:member@example.com",
+      email: "member@example.com",
+      role: "member",
+      htm: "PATCH",
+      htu: "/api/echo/items/7?x=1&y=two",
+    });
     expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
     expect(payload.jti).toEqual(expect.any(String));
   });
@@ -105,7 +111,9 @@ describe("what the origin receives", () => {
   it("no Authorization header and no outpost_* cookies; other cookies pass", async () => {
     const token = await tokenFor("owner");
     const echo = await echoOf(
-      await gw("/api/echo/c", { headers: { authorization: `Bearer ${token}`, cookie: "theme=dark; outpost_refresh=opr_secret; outpost_scoped=a.b.c; session=1" } }),
+      await gw("/api/echo/c", {
+        headers: { authorization: `Bearer ${token}`, cookie: "theme=dark; outpost_refresh=opr_secret; outpost_scoped=a.b.c; session=1" },
+      }),
     );
     expect(echo.headers.authorization).toBeUndefined();
     expect(echo.headers.cookie).toBe("theme=dark; session=1");

@@ -6,9 +6,9 @@ import worker from "../../../worker/index.ts";
 import { sha256 } from "../../../durable-objects/account/schema.ts";
 
 export type TestEnv = Env & { TEST_PREVIOUS_SIGNING_KEY: string };
-export const testEnv = env as TestEnv;
+const testEnv = env as TestEnv;
 export const BASE = "https://outpost.example.com";
-export const ISSUER = BASE;
+const ISSUER = BASE;
 export const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 /** The one message every refused token gets, whatever check failed. */
 export const INVALID_MESSAGE = "The access token is invalid or expired.";
@@ -113,7 +113,12 @@ export async function mint(claims: JWTPayload, options: MintOptions = {}): Promi
     ...claims,
   };
   for (const k of omit) delete payload[k];
-  const header: Record<string, unknown> = { alg, typ: options.typ === undefined ? "at+jwt" : options.typ, kid: options.kid === undefined ? jwk.kid : options.kid, ...options.header };
+  const header: Record<string, unknown> = {
+    alg,
+    typ: options.typ === undefined ? "at+jwt" : options.typ,
+    kid: options.kid === undefined ? jwk.kid : options.kid,
+    ...options.header,
+  };
   for (const k of Object.keys(header)) if (header[k] === null) delete header[k];
   return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key);
 }
@@ -125,7 +130,10 @@ export function tokenFor(role: "owner" | "member" | "viewer", claims: JWTPayload
 
 export function b64url(data: string | Uint8Array): string {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 /** A compact JWS put together by hand, for headers and payloads no library would sign. */
@@ -135,7 +143,16 @@ export function rawJwt(header: Record<string, unknown>, payload: Record<string, 
 
 export function validPayload(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: ISSUER, aud: "outpost", sub: "outpost:owner@example.com", email: "owner@example.com", jti: crypto.randomUUID(), iat: now, exp: now + 600, ...extra };
+  return {
+    iss: ISSUER,
+    aud: "outpost",
+    sub: "outpost:owner@example.com",
+    email: "owner@example.com",
+    jti: crypto.randomUUID(),
+    iat: now,
+    exp: now + 600,
+    ...extra,
+  };
 }
 
 export { decodeJwt, decodeProtectedHeader };
@@ -181,9 +198,7 @@ export async function expectError(res: Response, status: number, code: string): 
 
 /** Runs SQL inside the account Durable Object (to move time, or to look at what is stored). */
 export function sql<T = Record<string, SqlStorageValue>>(query: string, ...params: SqlStorageValue[]): Promise<T[]> {
-  return runInDurableObject(testEnv.ACCOUNT.getByName("account"), (_instance, state) =>
-    state.storage.sql.exec(query, ...params).toArray() as T[],
-  );
+  return runInDurableObject(testEnv.ACCOUNT.getByName("account"), (_instance, state) => state.storage.sql.exec(query, ...params).toArray() as T[]);
 }
 
 export { sha256 };
@@ -247,5 +262,3 @@ export function cookieValue(setCookie: string | null, name: string): string | nu
   const match = new RegExp(`(?:^|,\\s*)${name}=([^;]*)`).exec(setCookie);
   return match ? match[1]! : null;
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

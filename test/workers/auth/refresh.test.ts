@@ -2,20 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { REFRESH_IDLE_TTL_MS } from "../../../durable-objects/account/refresh-tokens.ts";
 import { DEVICE_STATUS_TTL_MS } from "../../../worker/auth/identity-cache.ts";
-import {
-  bearer,
-  call,
-  callEnv,
-  deviceLogin,
-  expectError,
-  expectInvalid,
-  formInit,
-  makeEnv,
-  refresh,
-  sha256,
-  sql,
-  type TokenResponse,
-} from "./helpers.ts";
+import { bearer, call, callEnv, deviceLogin, expectError, expectInvalid, formInit, makeEnv, refresh, sha256, sql, type TokenResponse } from "./helpers.ts";
 
 afterEach(() => vi.useRealTimers());
 
@@ -87,14 +74,15 @@ describe("refresh_token grant", () => {
     expect(dump).not.toContain(tokens.refresh_token.slice(4));
   });
 
-  it.each([["an unknown token", "opr_" + "A".repeat(43)], ["an access token", ""], ["too long a value", "x".repeat(257)]])(
-    "refuses %s",
-    async (label, value) => {
-      const token = label === "an access token" ? (await deviceLogin()).access_token : value;
-      const res = await refresh(token);
-      expect(res.status).toBe(400);
-    },
-  );
+  it.each([
+    ["an unknown token", "opr_" + "A".repeat(43)],
+    ["an access token", ""],
+    ["too long a value", "x".repeat(257)],
+  ])("refuses %s", async (label, value) => {
+    const token = label === "an access token" ? (await deviceLogin()).access_token : value;
+    const res = await refresh(token);
+    expect(res.status).toBe(400);
+  });
 
   it("stops working once the user is removed from the access list", async () => {
     const tokens = await deviceLogin("member");
@@ -111,7 +99,10 @@ describe("POST /auth/logout", () => {
     expect(res.headers.get("set-cookie")).toMatch(/outpost_refresh=;.*Max-Age=0/);
     await expectError(await refresh(tokens.refresh_token), 400, "invalid_grant");
     await expectInvalid(await me(tokens.access_token), tokens.access_token);
-    const [device] = await sql<{ revoked_at: number | null; revoked_reason: string }>("SELECT revoked_at, revoked_reason FROM devices WHERE id = ?", tokens.device_id);
+    const [device] = await sql<{ revoked_at: number | null; revoked_reason: string }>(
+      "SELECT revoked_at, revoked_reason FROM devices WHERE id = ?",
+      tokens.device_id,
+    );
     expect(device!.revoked_at).not.toBeNull();
     expect(device!.revoked_reason).toBe("logout");
   });

@@ -63,7 +63,11 @@ describe("the access list", () => {
   });
 
   it("gives the strongest role when an email is on several lists", async () => {
-    const res = await call("/auth/me", bearer(await tokenFor("viewer")), { OWNER_EMAILS: "owner@example.com", VIEWER_EMAILS: "viewer@example.com", MEMBER_EMAILS: "viewer@example.com" });
+    const res = await call("/auth/me", bearer(await tokenFor("viewer")), {
+      OWNER_EMAILS: "owner@example.com",
+      VIEWER_EMAILS: "viewer@example.com",
+      MEMBER_EMAILS: "viewer@example.com",
+    });
     expect(await res.json()).toMatchObject({ role: "member" });
   });
 

@@ -16,15 +16,28 @@ describe("smoke", () => {
   });
 
   it("device flow", async () => {
-    const code = await call("/auth/device/code", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ hostname: "laptop", platform: "linux", arch: "x64" }) });
+    const code = await call("/auth/device/code", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ hostname: "laptop", platform: "linux", arch: "x64" }),
+    });
     expect(code.status).toBe(200);
     const dc = await code.json<{ device_code: string; user_code: string }>();
-    const poll = () => call("/auth/device/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code }).toString() });
+    const poll = () =>
+      call("/auth/device/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code }).toString(),
+      });
     const p1 = await poll();
     expect(p1.status).toBe(400);
     expect((await errorOf(p1)).code).toBe("authorization_pending");
     const owner = await mint({});
-    const approve = await call("/auth/device/approve", { method: "POST", headers: { authorization: `Bearer ${owner}`, origin: "https://outpost.example.com", "content-type": "application/json" }, body: JSON.stringify({ user_code: dc.user_code.toLowerCase(), decision: "approve" }) });
+    const approve = await call("/auth/device/approve", {
+      method: "POST",
+      headers: { authorization: `Bearer ${owner}`, origin: "https://outpost.example.com", "content-type": "application/json" },
+      body: JSON.stringify({ user_code: dc.user_code.toLowerCase(), decision: "approve" }),
+    });
     expect(approve.status).toBe(200);
     const p2 = await poll();
     expect((await errorOf(p2)).code).toBe("slow_down");

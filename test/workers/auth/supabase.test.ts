@@ -27,7 +27,16 @@ async function sbToken(claims: JWTPayload = {}, key: JWK = inject("supabaseEs256
 
 function hs256(claims: JWTPayload = {}, secret = SECRET): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: `${sbUrl()}/auth/v1`, aud: "authenticated", role: "authenticated", sub: crypto.randomUUID(), email: "member@example.com", iat: now, exp: now + 3600, ...claims })
+  return new SignJWT({
+    iss: `${sbUrl()}/auth/v1`,
+    aud: "authenticated",
+    role: "authenticated",
+    sub: crypto.randomUUID(),
+    email: "member@example.com",
+    iat: now,
+    exp: now + 3600,
+    ...claims,
+  })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .sign(new TextEncoder().encode(secret));
 }
@@ -44,7 +53,10 @@ afterEach(() => {
 });
 
 describe("Supabase user tokens", () => {
-  it.each([["ES256", () => inject("supabaseEs256")], ["RS256", () => inject("supabaseRs256")]])("accepts an %s token from the JWKS", async (_alg, key) => {
+  it.each([
+    ["ES256", () => inject("supabaseEs256")],
+    ["RS256", () => inject("supabaseRs256")],
+  ])("accepts an %s token from the JWKS", async (_alg, key) => {
     const sub = crypto.randomUUID();
     const res = await me(await sbToken({ sub, email: "Owner@Example.com" }, key()));
     expect(res.status).toBe(200);

@@ -31,7 +31,14 @@ describe("POST /auth/ws-ticket", () => {
     expect(expires_in).toBe(30);
     expect(decodeProtectedHeader(ticket)).toMatchObject({ alg: "ES256", typ: "outpost-ws-ticket+jwt", kid: "test-current" });
     const claims = decodeJwt(ticket);
-    expect(claims).toMatchObject({ aud: "outpost-ws", iss: "https://outpost.example.com", path: "/api/ws/echo", email: "member@example.com", sub: "outpost:member@example.com", sid: tokens.device_id });
+    expect(claims).toMatchObject({
+      aud: "outpost-ws",
+      iss: "https://outpost.example.com",
+      path: "/api/ws/echo",
+      email: "member@example.com",
+      sub: "outpost:member@example.com",
+      sid: tokens.device_id,
+    });
     expect(claims.exp! - claims.iat!).toBe(30);
     expect(claims.session_exp).toBe(decodeJwt(tokens.access_token).exp);
   });

@@ -1,21 +1,7 @@
 // Bearer access tokens: the valid case, then forged algorithms, keys, headers, tampering, malformed strings and wrong schemes.
 import { SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
-import {
-  b64url,
-  bearer,
-  call,
-  errorOf,
-  expectInvalid,
-  INVALID_MESSAGE,
-  logOf,
-  mint,
-  publicOf,
-  rawJwt,
-  signingJwk,
-  tokenFor,
-  validPayload,
-} from "./helpers.ts";
+import { b64url, bearer, call, errorOf, expectInvalid, INVALID_MESSAGE, logOf, mint, publicOf, rawJwt, signingJwk, tokenFor, validPayload } from "./helpers.ts";
 
 const me = (token: string) => call("/auth/me", bearer(token));
 
@@ -64,14 +50,17 @@ describe("forged algorithms and keys", () => {
     expect(log.detail).toMatch(/SIGNATURE_VERIFICATION_FAILED/);
   });
 
-  it.each([["unknown", "nope"], ["path-like", "../../x"], ["SQL-like", "' OR 1=1 --"], ["empty", ""], ["numeric", 1]])(
-    "refuses an %s kid",
-    async (_label, kid) => {
-      const token = await mint({}, { header: { kid } });
-      const log = await expectInvalid(await me(token), token);
-      expect(log.detail).toMatch(/NO_MATCHING_KEY|JWKS|kid/i);
-    },
-  );
+  it.each([
+    ["unknown", "nope"],
+    ["path-like", "../../x"],
+    ["SQL-like", "' OR 1=1 --"],
+    ["empty", ""],
+    ["numeric", 1],
+  ])("refuses an %s kid", async (_label, kid) => {
+    const token = await mint({}, { header: { kid } });
+    const log = await expectInvalid(await me(token), token);
+    expect(log.detail).toMatch(/NO_MATCHING_KEY|JWKS|kid/i);
+  });
 
   it.each([
     ["jku", (jwks: string) => ({ jku: jwks })],
@@ -123,12 +112,9 @@ describe("tampering", () => {
 });
 
 describe("malformed tokens and headers", () => {
-  it.each(["abc", "a.b", "a.b.c.d", "..", "a.b.c", "e30.e30.e30", "eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.AAAA", "a.b.c!"])(
-    "refuses %j",
-    async (token) => {
-      await expectInvalid(await me(token), token);
-    },
-  );
+  it.each(["abc", "a.b", "a.b.c.d", "..", "a.b.c", "e30.e30.e30", "eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.AAAA", "a.b.c!"])("refuses %j", async (token) => {
+    await expectInvalid(await me(token), token);
+  });
 
   it("refuses a validly signed token longer than 8192 characters before verifying it", async () => {
     const small = await mint({ pad: "x".repeat(5700) });

@@ -14,7 +14,12 @@ afterEach(() => {
   clock.stop();
 });
 
-type Ack = { type: string; id?: unknown; message?: string; results?: { id: string | null; status: string; ttl: number; expiresAt: string | null; interval: number; message?: string }[] };
+type Ack = {
+  type: string;
+  id?: unknown;
+  message?: string;
+  results?: { id: string | null; status: string; ttl: number; expiresAt: string | null; interval: number; message?: string }[];
+};
 
 const upgrade = async (role: Role = "member", headers: Record<string, string> = {}, query = "") =>
   api(`/api/presence/agent${query}`, { headers: { upgrade: "websocket", authorization: `Bearer ${await tokenFor(role)}`, ...headers } });
@@ -111,7 +116,10 @@ describe("answers per session", () => {
     await stub.heartbeat(CALLER, [{ id: ended }]);
     await stub.end(CALLER, ended, { exitCode: 0 });
     const { socket } = await agentOn(stub);
-    const first = await send(socket, { type: "heartbeat", sessions: [{ id: mine }, { id: theirs }, { id: ended }, { id: "bad id!" }, { id: unique("x"), status: "sleeping" }, { id: mine }] });
+    const first = await send(socket, {
+      type: "heartbeat",
+      sessions: [{ id: mine }, { id: theirs }, { id: ended }, { id: "bad id!" }, { id: unique("x"), status: "sleeping" }, { id: mine }],
+    });
     expect(first.results!.map((r) => [r.id, r.status])).toEqual([
       [mine, "accepted"],
       [theirs, "forbidden"],
@@ -223,4 +231,3 @@ describe("cost", () => {
     socket.close();
   });
 });
-

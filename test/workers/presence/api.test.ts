@@ -13,8 +13,7 @@ afterEach(() => {
   clock.stop();
 });
 
-const post = async (id: string, body: unknown, role: "owner" | "member" | "viewer" = "member") =>
-  api(`/api/heartbeat/${id}`, await as(role, "POST", body));
+const post = async (id: string, body: unknown, role: "owner" | "member" | "viewer" = "member") => api(`/api/heartbeat/${id}`, await as(role, "POST", body));
 const get = async (id: string, role: "owner" | "member" | "viewer" = "member") => api(`/api/heartbeat/${id}`, await as(role, "GET"));
 type Heartbeat = { alive: boolean; data: Record<string, unknown> & { timeline: { event: string }[] } };
 
@@ -113,7 +112,11 @@ describe("batch", () => {
   });
 
   it("names the entry in its message", async () => {
-    const err = await expectError(await api("/api/heartbeat", await as("member", "POST", { sessions: [{ id: "ok" }, { id: "x", status: "busy" }] })), 400, "BAD_REQUEST");
+    const err = await expectError(
+      await api("/api/heartbeat", await as("member", "POST", { sessions: [{ id: "ok" }, { id: "x", status: "busy" }] })),
+      400,
+      "BAD_REQUEST",
+    );
     expect(err.message).toBe('sessions[1]: "status" must be "working" or "idle".');
   });
 });
@@ -167,7 +170,12 @@ describe("ownership and roles", () => {
     await expectError(await post(id, { name: "stolen" }, "owner"), 403, "FORBIDDEN");
     await expectError(await api(`/api/heartbeat/${id}`, await as("owner", "DELETE", { exitCode: 1 })), 403, "FORBIDDEN");
     const { alive, data } = await (await get(id)).json<Heartbeat>();
-    expect({ alive, name: data.name, status: data.status, owner: data.owner }).toEqual({ alive: true, name: "mine", status: "working", owner: "member@example.com" });
+    expect({ alive, name: data.name, status: data.status, owner: data.owner }).toEqual({
+      alive: true,
+      name: "mine",
+      status: "working",
+      owner: "member@example.com",
+    });
     // The owner of the session carries on.
     expect((await post(id, { name: "still mine" })).status).toBe(200);
   });
@@ -183,7 +191,14 @@ describe("ownership and roles", () => {
   });
 
   it("everything needs a token", async () => {
-    for (const [method, path] of [["POST", "/api/heartbeat/x"], ["GET", "/api/heartbeat/x"], ["DELETE", "/api/heartbeat/x"], ["POST", "/api/heartbeat"], ["GET", "/api/presence"], ["GET", "/api/presence/ws"]]) {
+    for (const [method, path] of [
+      ["POST", "/api/heartbeat/x"],
+      ["GET", "/api/heartbeat/x"],
+      ["DELETE", "/api/heartbeat/x"],
+      ["POST", "/api/heartbeat"],
+      ["GET", "/api/presence"],
+      ["GET", "/api/presence/ws"],
+    ]) {
       await expectError(await api(path!, { method }), 401, "AUTH_REQUIRED");
     }
   });

@@ -9,7 +9,7 @@ export const BASE = "https://outpost.example.com";
 /** One env object for the whole file (the Worker caches parsed settings per env object); bodies up to 1 MiB pass the guard. */
 export const testEnv: Env = { ...env, MAX_BODY_BYTES: "1048576" };
 /** Where the test bindings point ORIGIN_URL; nothing listens there, so the fake origin below answers instead. */
-export const ORIGIN = new URL(env.ORIGIN_URL).origin;
+const ORIGIN = new URL(env.ORIGIN_URL).origin;
 
 export type Role = "owner" | "member" | "viewer";
 
@@ -97,7 +97,7 @@ export async function runDueAlarm(stub: DurableObjectStub<PresenceHub>): Promise
   return runDurableObjectAlarm(stub);
 }
 
-export interface Delivery {
+interface Delivery {
   body: string;
   assertion: string | null;
   events: { id: string; seq: number; type: string; sessionId: string | null; at: string; data: Record<string, unknown> }[];

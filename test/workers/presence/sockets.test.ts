@@ -33,7 +33,10 @@ describe("through the Worker", () => {
     clock.advance(1000);
     await api(`/api/heartbeat/${id}`, await as("member", "POST", { status: "idle" }));
     await api(`/api/heartbeat/${id}`, await as("member", "DELETE", { exitCode: 2 }));
-    const later = [(await socket.next((m) => (m as Msg).event?.sessionId === id)) as Msg, (await socket.next((m) => (m as Msg).event?.sessionId === id)) as Msg];
+    const later = [
+      (await socket.next((m) => (m as Msg).event?.sessionId === id)) as Msg,
+      (await socket.next((m) => (m as Msg).event?.sessionId === id)) as Msg,
+    ];
     expect(later.map((m) => m.event!.type)).toEqual(["session_updated", "session_failed"]);
     expect(later[1]!.event!.data).toMatchObject({ status: "failed", exitCode: 2, alive: false });
     socket.close();
@@ -80,7 +83,11 @@ describe("resume", () => {
     await events(stub, 5);
     const socket = await watchHub(stub, 2);
     const missed = [await socket.next(), await socket.next(), await socket.next()] as Msg[];
-    expect(missed.map((m) => [m.type, m.seq])).toEqual([["event", 3], ["event", 4], ["event", 5]]);
+    expect(missed.map((m) => [m.type, m.seq])).toEqual([
+      ["event", 3],
+      ["event", 4],
+      ["event", 5],
+    ]);
     await events(stub, 1, "live");
     expect(((await socket.next()) as Msg).seq).toBe(6);
     expect(socket.messages.some((m) => m.type === "snapshot")).toBe(false);

@@ -14,8 +14,11 @@ type Step =
   | { step: "done"; request: LoginRequest; approved: boolean };
 
 /** Codes use 20 consonants in two groups of four; anything else typed is dropped, and the dash is added back. */
-export function normalizeCode(raw: string): string {
-  const letters = raw.toUpperCase().replace(/[^A-Z]/g, "").slice(0, 8);
+function normalizeCode(raw: string): string {
+  const letters = raw
+    .toUpperCase()
+    .replace(/[^A-Z]/g, "")
+    .slice(0, 8);
   return letters.length > 4 ? `${letters.slice(0, 4)}-${letters.slice(4)}` : letters;
 }
 
@@ -29,7 +32,9 @@ function CodeForm(props: { initial: string; error?: string; onEdit: () => void; 
         props.onSubmit(normalizeCode(value));
       }}
     >
-      <p>Enter the code shown in your terminal by <code>outpost login</code>.</p>
+      <p>
+        Enter the code shown in your terminal by <code>outpost login</code>.
+      </p>
       <label for="user-code">Login code</label>
       <input
         id="user-code"
@@ -49,8 +54,14 @@ function CodeForm(props: { initial: string; error?: string; onEdit: () => void; 
         aria-invalid={props.error ? "true" : undefined}
         aria-describedby={props.error ? "code-error" : undefined}
       />
-      {props.error && <p id="code-error" class="field-error">{props.error}</p>}
-      <button type="submit" class="primary">Continue</button>
+      {props.error && (
+        <p id="code-error" class="field-error">
+          {props.error}
+        </p>
+      )}
+      <button type="submit" class="primary">
+        Continue
+      </button>
     </form>
   );
 }
@@ -95,7 +106,12 @@ export function DevicePage() {
       </Frame>
     );
   }
-  if (state.step === "looking") return <Frame title="Approve a login"><Spinner label={`Looking up ${state.code}…`} /></Frame>;
+  if (state.step === "looking")
+    return (
+      <Frame title="Approve a login">
+        <Spinner label={`Looking up ${state.code}…`} />
+      </Frame>
+    );
 
   const r = state.request;
   const where = [r.location, r.ip && r.ip !== "local" ? r.ip : ""].filter(Boolean).join(" · ") || "unknown";
@@ -106,7 +122,12 @@ export function DevicePage() {
         ["Computer", r.hostname || "unknown"],
         ["Platform", platformName(r.platform, r.arch) || "unknown"],
         ["App", r.clientName],
-        ["Requested", <span><When at={r.createdAt} now={now} /> ({stamp(r.createdAt)})</span>],
+        [
+          "Requested",
+          <span>
+            <When at={r.createdAt} now={now} /> ({stamp(r.createdAt)})
+          </span>,
+        ],
         ["From", where],
       ]}
     />
@@ -122,7 +143,9 @@ export function DevicePage() {
           </span>
         </Notice>
         <div class="card">{details}</div>
-        <p><a href="/devices">See all devices</a></p>
+        <p>
+          <a href="/devices">See all devices</a>
+        </p>
       </Frame>
     );
   }
@@ -130,10 +153,18 @@ export function DevicePage() {
   const expired = r.expiresAt <= now;
   return (
     <Frame title="Approve a login?">
-      <p>A computer is asking to sign in to Outpost as you. Approve it only if you just ran <code>outpost login</code> there and the code matches.</p>
-      <div class="card" data-testid="device-request">{details}</div>
+      <p>
+        A computer is asking to sign in to Outpost as you. Approve it only if you just ran <code>outpost login</code> there and the code matches.
+      </p>
+      <div class="card" data-testid="device-request">
+        {details}
+      </div>
       {state.step === "review" && state.error && <Notice tone="error">{state.error}</Notice>}
-      {expired && <Notice tone="error">This code has expired. Run <code>outpost login</code> again.</Notice>}
+      {expired && (
+        <Notice tone="error">
+          This code has expired. Run <code>outpost login</code> again.
+        </Notice>
+      )}
       <div class="actions">
         <button type="button" class="primary" disabled={busy || expired} onClick={() => void decide(r, "approve")}>
           {busy && state.decision === "approve" ? "Approving…" : "Approve"}

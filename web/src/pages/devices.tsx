@@ -42,8 +42,18 @@ function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolea
         {props.showOwner ? ` · ${d.email}` : ""}
       </p>
       <p class="meta">
-        <span>Signed in <When at={d.createdAt} now={now} /></span>
-        {d.revokedAt ? <span>Revoked <When at={d.revokedAt} now={now} /></span> : <span>Last used <When at={d.lastSeenAt} now={now} /></span>}
+        <span>
+          Signed in <When at={d.createdAt} now={now} />
+        </span>
+        {d.revokedAt ? (
+          <span>
+            Revoked <When at={d.revokedAt} now={now} />
+          </span>
+        ) : (
+          <span>
+            Last used <When at={d.lastSeenAt} now={now} />
+          </span>
+        )}
       </p>
       {error && <Notice tone="error">{error}</Notice>}
       {props.canRevoke && !d.revokedAt && (
@@ -53,10 +63,14 @@ function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolea
               <button type="button" class="danger" disabled={busy} onClick={() => void revoke()}>
                 {busy ? "Revoking…" : `Yes, revoke ${label}`}
               </button>
-              <button type="button" class="ghost" disabled={busy} onClick={() => setConfirming(false)}>Cancel</button>
+              <button type="button" class="ghost" disabled={busy} onClick={() => setConfirming(false)}>
+                Cancel
+              </button>
             </>
           ) : (
-            <button type="button" class="ghost" onClick={() => setConfirming(true)} aria-label={`Revoke ${label}`}>Revoke</button>
+            <button type="button" class="ghost" onClick={() => setConfirming(true)} aria-label={`Revoke ${label}`}>
+              Revoke
+            </button>
           )}
         </div>
       )}
@@ -79,12 +93,21 @@ function InviteForm() {
   return (
     <form class="card stack" onSubmit={(e) => void submit(e)}>
       <label for="invite-email">Enrollment link for</label>
-      <input id="invite-email" type="email" required value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} placeholder="name@example.com" autocomplete="email" />
+      <input
+        id="invite-email"
+        type="email"
+        required
+        value={email}
+        onInput={(e) => setEmail((e.target as HTMLInputElement).value)}
+        placeholder="name@example.com"
+        autocomplete="email"
+      />
       <button type="submit">Create a single-use link</button>
       {result?.error && <Notice tone="error">{result.error}</Notice>}
       {result?.url && (
         <Notice tone="success">
-          Send this link to its owner (it works once, for an hour): <input class="copy" readOnly value={result.url} aria-label="Enrollment link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
+          Send this link to its owner (it works once, for an hour):{" "}
+          <input class="copy" readOnly value={result.url} aria-label="Enrollment link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
         </Notice>
       )}
     </form>
@@ -117,7 +140,10 @@ export function DevicesPage() {
       <p class="sub">{owner ? "Every computer and browser signed in to this gateway." : "The computers and browsers you signed in with."}</p>
       {result.state === "error" && (
         <Notice tone="error">
-          {result.error.message} <button type="button" class="ghost small" onClick={reload}>Try again</button>
+          {result.error.message}{" "}
+          <button type="button" class="ghost small" onClick={reload}>
+            Try again
+          </button>
         </Notice>
       )}
       {result.state === "loading" && !result.data && <Spinner label="Loading devices…" />}

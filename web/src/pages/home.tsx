@@ -75,9 +75,7 @@ function SessionCard(props: { s: SessionView; now: number }) {
         <span>
           Heartbeat <When at={s.lastHeartbeat} now={now} />
         </span>
-        {active && left !== null && (
-          <span class={left < 5000 ? "soon" : ""}>{left > 0 ? `Expires in ${duration(left)}` : `Overdue ${duration(-left)}`}</span>
-        )}
+        {active && left !== null && <span class={left < 5000 ? "soon" : ""}>{left > 0 ? `Expires in ${duration(left)}` : `Overdue ${duration(-left)}`}</span>}
         {!active && s.endedAt && (
           <span>
             {tone.key === "ended" ? "Ended" : "Stopped"} <When at={s.endedAt} now={now} />
@@ -109,8 +107,8 @@ export function Home() {
         {state.alerts.map((a) => (
           <div class={`alert ${a.kind}`} role="alert" key={a.key} data-testid="alert">
             <span>
-              <a href={`/sessions/${encodeURIComponent(a.sessionId)}`}>{a.label}</a>{" "}
-              {a.kind === "expired" ? "stopped sending heartbeats" : "failed"} {ago(a.at, now)}.
+              <a href={`/sessions/${encodeURIComponent(a.sessionId)}`}>{a.label}</a> {a.kind === "expired" ? "stopped sending heartbeats" : "failed"}{" "}
+              {ago(a.at, now)}.
             </span>
             <button type="button" class="ghost small" aria-label={`Dismiss the alert about ${a.label}`} onClick={() => feed.dismiss(a.key)}>
               Dismiss
@@ -121,15 +119,29 @@ export function Home() {
       {state.seq === null && state.sessions.size === 0 ? (
         <Spinner label="Loading sessions…" />
       ) : sessions.length === 0 ? (
-        <Notice>No agent sessions yet. Start one on your laptop with <code>outpost run -- &lt;command&gt;</code>.</Notice>
+        <Notice>
+          No agent sessions yet. Start one on your laptop with <code>outpost run -- &lt;command&gt;</code>.
+        </Notice>
       ) : (
         <>
           <h2>Live ({live.length})</h2>
-          {live.length === 0 ? <p class="sub">No agent is running right now.</p> : <ul class="list">{live.map((s) => <SessionCard key={s.id} s={s} now={now} />)}</ul>}
+          {live.length === 0 ? (
+            <p class="sub">No agent is running right now.</p>
+          ) : (
+            <ul class="list">
+              {live.map((s) => (
+                <SessionCard key={s.id} s={s} now={now} />
+              ))}
+            </ul>
+          )}
           {stopped.length > 0 && (
             <>
               <h2>Stopped ({stopped.length})</h2>
-              <ul class="list">{stopped.map((s) => <SessionCard key={s.id} s={s} now={now} />)}</ul>
+              <ul class="list">
+                {stopped.map((s) => (
+                  <SessionCard key={s.id} s={s} now={now} />
+                ))}
+              </ul>
             </>
           )}
         </>

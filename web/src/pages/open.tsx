@@ -61,7 +61,15 @@ export function OpenPage() {
         <form class="card stack" onSubmit={(e) => void open(e)}>
           <p>Open a page of the app on your laptop. Access is limited to this path and ends after the time you pick.</p>
           <label for="scoped-path">Path</label>
-          <input id="scoped-path" value={prefix} onInput={(e) => setPrefix((e.target as HTMLInputElement).value)} placeholder="/api/editor/" spellcheck={false} autocapitalize="off" required />
+          <input
+            id="scoped-path"
+            value={prefix}
+            onInput={(e) => setPrefix((e.target as HTMLInputElement).value)}
+            placeholder="/api/editor/"
+            spellcheck={false}
+            autocapitalize="off"
+            required
+          />
           <label for="scoped-ttl">For</label>
           <select id="scoped-ttl" value={String(ttl)} onChange={(e) => setTtl(Number((e.target as HTMLSelectElement).value))}>
             {TTLS.map((t) => (
@@ -69,7 +77,9 @@ export function OpenPage() {
             ))}
           </select>
           {error && <Notice tone="error">{error}</Notice>}
-          <button type="submit" class="primary" disabled={busy}>{busy ? "Opening…" : "Open"}</button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? "Opening…" : "Open"}
+          </button>
         </form>
       )}
       {opened && (
@@ -79,8 +89,12 @@ export function OpenPage() {
               <code>{opened.prefix}</code> · {left > 0 ? `access ends in ${duration(left)}` : "access has ended"}
             </span>
             <span class="actions">
-              <a class="button ghost small" href={opened.prefix} target="_blank" rel="noopener">New tab</a>
-              <button type="button" class="ghost small" onClick={() => setOpened(null)}>Close</button>
+              <a class="button ghost small" href={opened.prefix} target="_blank" rel="noopener">
+                New tab
+              </a>
+              <button type="button" class="ghost small" onClick={() => setOpened(null)}>
+                Close
+              </button>
             </span>
           </div>
           <iframe class="app-frame" title={`Laptop app at ${opened.prefix}`} src={opened.url} data-testid="scoped-frame" />

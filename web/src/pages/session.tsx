@@ -59,19 +59,28 @@ export function SessionPage(props: { id: string }) {
   const title = s?.name || props.id;
 
   if (!s) {
-    if (result.state === "loading") return <Frame title="Session"><Spinner label="Loading the session…" /></Frame>;
+    if (result.state === "loading")
+      return (
+        <Frame title="Session">
+          <Spinner label="Loading the session…" />
+        </Frame>
+      );
     if (result.state === "error") {
       return (
         <Frame title="Session">
           <Notice tone="error">{result.error.message}</Notice>
-          <button type="button" onClick={reload}>Try again</button>
+          <button type="button" onClick={reload}>
+            Try again
+          </button>
         </Frame>
       );
     }
     return (
       <Frame title="Session">
         <Notice tone="error">No session has the id “{props.id}”. It may have ended more than 7 days ago.</Notice>
-        <p><a href="/">Back to sessions</a></p>
+        <p>
+          <a href="/">Back to sessions</a>
+        </p>
       </Frame>
     );
   }
@@ -79,7 +88,9 @@ export function SessionPage(props: { id: string }) {
   const active = isActive(s.status);
   return (
     <Frame title={title}>
-      <p class="back"><a href="/">← All sessions</a></p>
+      <p class="back">
+        <a href="/">← All sessions</a>
+      </p>
       <div class={`card session ${tone.tone}`} data-testid="session-detail" data-status={tone.key}>
         <div class="row">
           <Badge tone={tone.tone}>{tone.label}</Badge>

@@ -29,13 +29,23 @@ function EnrollmentForm() {
   return (
     <form class="card stack" onSubmit={(e) => void submit(e)}>
       <p>
-        Open the single-use enrollment link on this phone: <code>npm start</code> prints one for the first owner, and owners
-        can create more on the Devices page. Or paste it here.
+        Open the single-use enrollment link on this phone: <code>npm start</code> prints one for the first owner, and owners can create more on the Devices
+        page. Or paste it here.
       </p>
       <label for="enroll-link">Enrollment link</label>
-      <input id="enroll-link" value={link} onInput={(e) => setLink((e.target as HTMLInputElement).value)} placeholder="https://…/enroll#token=…" autocomplete="off" spellcheck={false} required />
+      <input
+        id="enroll-link"
+        value={link}
+        onInput={(e) => setLink((e.target as HTMLInputElement).value)}
+        placeholder="https://…/enroll#token=…"
+        autocomplete="off"
+        spellcheck={false}
+        required
+      />
       {error && <Notice tone="error">{error}</Notice>}
-      <button type="submit" class="primary" disabled={busy}>{busy ? "Signing in…" : "Sign in"}</button>
+      <button type="submit" class="primary" disabled={busy}>
+        {busy ? "Signing in…" : "Sign in"}
+      </button>
     </form>
   );
 }
@@ -87,8 +97,16 @@ function SupabaseForms() {
         <label for="email">Email</label>
         <input id="email" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
         <label for="password">Password</label>
-        <input id="password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
-        <button type="submit" class="primary" disabled={busy || !password}>Sign in</button>
+        <input
+          id="password"
+          type="password"
+          autocomplete="current-password"
+          value={password}
+          onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+        />
+        <button type="submit" class="primary" disabled={busy || !password}>
+          Sign in
+        </button>
         <button
           type="button"
           disabled={busy || !email}
@@ -98,6 +116,7 @@ function SupabaseForms() {
         </button>
       </form>
       {providers.length > 0 && (
+        // biome-ignore lint/a11y/useSemanticElements: a <fieldset> would change the card's look; the group role names it for screen readers.
         <div class="card stack" role="group" aria-label="Sign in with another account">
           {providers.map((p) => (
             <button type="button" key={p.id} disabled={busy} onClick={() => void run(() => sb.signInWithOAuth(p.id, rememberReturn()))}>
@@ -136,11 +155,20 @@ export function SignIn(props: { config: EdgeConfig; reason?: string }) {
 
 /** Shown while the app finds out whether this browser is signed in. */
 export function Starting(props: { message?: string; onRetry?: () => void }) {
-  if (!props.message) return <Frame title="Outpost"><Spinner label="Signing in…" /></Frame>;
+  if (!props.message)
+    return (
+      <Frame title="Outpost">
+        <Spinner label="Signing in…" />
+      </Frame>
+    );
   return (
     <Frame title="Outpost">
       <Notice tone="error">{props.message}</Notice>
-      {props.onRetry && <button type="button" class="primary" onClick={props.onRetry}>Try again</button>}
+      {props.onRetry && (
+        <button type="button" class="primary" onClick={props.onRetry}>
+          Try again
+        </button>
+      )}
     </Frame>
   );
 }
