@@ -1,5 +1,6 @@
 // Builds the phone web app into web/dist (hashed /assets/, a stable /sw.js) and measures its initial JavaScript against the budget.
 import { createHash } from "node:crypto";
+import { EDGE_PORT } from "../shared/settings/edge.ts";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -141,6 +142,6 @@ export default defineConfig({
   plugins: [outpostBuild()],
   server: {
     port: 5173,
-    proxy: Object.fromEntries(["/api", "/auth", "/health", "/ready", "/.well-known"].map((p) => [p, { target: "http://localhost:8787", ws: true }])),
+    proxy: Object.fromEntries(["/api", "/auth", "/health", "/ready", "/.well-known"].map((p) => [p, { target: `http://localhost:${EDGE_PORT}`, ws: true }])),
   },
 });

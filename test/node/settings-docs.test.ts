@@ -20,6 +20,20 @@ describe("generated files", () => {
   });
 });
 
+describe("wrangler.toml", () => {
+  it("sets only declared Worker settings in [vars], each empty or valid", () => {
+    const toml = read("wrangler.toml");
+    const vars = toml.slice(toml.indexOf("[vars]"), toml.indexOf("\n[", toml.indexOf("[vars]") + 1));
+    const entries = [...vars.matchAll(/^([A-Z0-9_]+) = "(.*)"$/gm)].map((m) => [m[1]!, m[2]!] as const);
+    expect(entries.length).toBeGreaterThan(0);
+    for (const [name, value] of entries) {
+      const declared = WORKER_SETTINGS.find((s) => s.name === name);
+      expect(declared, `${name} is not a declared setting`).toBeDefined();
+      if (value !== "" && declared) expect(declared.type.parse(value).ok, `${name}'s value`).toBe(true);
+    }
+  });
+});
+
 describe("declarations", () => {
   it("name each Worker setting once", () => {
     const names = WORKER_SETTINGS.map((s) => s.name);
