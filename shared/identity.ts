@@ -61,7 +61,10 @@ export interface TokenResponse {
   device_id: string;
 }
 
-/** A pending CLI login as the approver sees it (POST /auth/device/lookup and /auth/device/approve). */
+/**
+ * A pending CLI login as the approver sees it (POST /auth/device/lookup and /auth/device/approve). `clientName`,
+ * `hostname`, `platform` and `arch` are what the computer claims; `ip` and the place are what the edge saw.
+ */
 export interface LoginRequest {
   userCode: string;
   clientName: string;
@@ -69,14 +72,30 @@ export interface LoginRequest {
   platform: string;
   arch: string;
   ip: string;
+  /** "City, CC" as one line (older field; `city` and `country` are the parts). */
   location: string;
+  /** ISO 3166-1 alpha-2 country of the requesting network (Cloudflare's; "T1" is Tor, "XX" unknown), "" when unknown. */
+  country: string;
+  city: string;
+  /** The requesting network's autonomous system: its number (null when unknown) and organization ("" when unknown). */
+  asn: number | null;
+  asOrganization: string;
   createdAt: number;
   expiresAt: number;
 }
 
-/** POST /auth/device/lookup. */
+/** POST /auth/device/lookup, whose body is `{ user_code, source?: "typed" | "link" }` ("link": opened from `#code=`). */
 export interface LoginLookup {
   request: LoginRequest;
+  /**
+   * "second_half": the code was opened from a link (RFC 8628 §5.4), so POST /auth/device/approve takes `confirm`, the
+   * code's last four letters (or the whole code) as typed from the computer's screen; "none": no confirmation needed.
+   */
+  confirmation: "none" | "second_half";
+  /** The approving phone's country as the edge sees it now (same codes as `request.country`), "" when unknown. */
+  approverCountry: string;
+  /** Both countries are known and differ: the page warns before anything is approved. */
+  countryMismatch: boolean;
 }
 
 // --- browsers

@@ -20,15 +20,28 @@ export interface ClientInfo {
   arch: string;
   ip: string;
   location: string;
+  /** Cloudflare's geolocation of the request (ISO country, city) and its network (AS number, organization). */
+  country: string;
+  city: string;
+  asn: number | null;
+  asOrganization: string;
 }
+
+/** How the approver came by the code: typed by hand, or opened from a link (verification_uri_complete, RFC 8628 §3.3.1). */
+export type CodeSource = "typed" | "link";
 
 export type PollResult =
   | { status: "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "invalid_grant"; interval?: number }
   | { status: "approved"; grant: Grant };
 
 export type LookupResult =
-  | { ok: true; request: ClientInfo & { userCode: string; createdAt: number; expiresAt: number } }
-  | { ok: false; reason: "not_found" | "rate_limited" };
+  | {
+      ok: true;
+      request: ClientInfo & { userCode: string; createdAt: number; expiresAt: number };
+      /** "second_half": the code was opened from a link, so approving it needs `confirm` (RFC 8628 §5.4). */
+      confirmation: "none" | "second_half";
+    }
+  | { ok: false; reason: "not_found" | "rate_limited" | "confirmation_required" | "confirmation_mismatch" };
 
 /** Uppercases and drops separators; null unless exactly eight letters from the user-code alphabet remain. */
 function normalizeUserCode(input: string): string | null {
@@ -36,6 +49,12 @@ function normalizeUserCode(input: string): string | null {
   if (code.length !== 8) return null;
   for (const ch of code) if (!USER_CODE_ALPHABET.includes(ch)) return null;
   return code;
+}
+
+/** Whether `typed` is the code's second half or the whole code (case, spaces and dashes aside). */
+function confirms(code: string, typed: string): boolean {
+  const letters = typed.toUpperCase().replace(/[\s-]/g, "");
+  return letters.length === 4 ? letters === code.slice(4) : letters === code;
 }
 
 function newUserCode(): string {
@@ -70,7 +89,7 @@ export class DeviceLogins {
     while (this.#sql.exec("SELECT 1 FROM device_codes WHERE user_code = ?", userCode).next().value) userCode = newUserCode();
     this.#sql.exec(
       `INSERT INTO device_codes (device_code_hash, user_code, client_name, hostname, platform, arch, ip, location,
-        created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
+        country, city, asn, as_org, created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
       await sha256(deviceCode),
       userCode,
       client.clientName,
@@ -79,6 +98,10 @@ export class DeviceLogins {
       client.arch,
       client.ip,
       client.location,
+      client.country,
+      client.city,
+      client.asn,
+      client.asOrganization,
       now,
       now + DEVICE_CODE_TTL_S * 1000,
       intervalS,
@@ -140,7 +163,8 @@ export class DeviceLogins {
     return ok;
   }
 
-  async lookup(userCode: string, approverSub: string): Promise<LookupResult> {
+  /** The pending request behind a user code. Opened from a link (`source` "link"), the code needs confirming from then on. */
+  async lookup(userCode: string, approverSub: string, source: CodeSource = "typed"): Promise<LookupResult> {
     if (!this.#underGuessCap(approverSub, false)) return { ok: false, reason: "rate_limited" };
     const code = normalizeUserCode(userCode);
     const row = code
@@ -150,6 +174,8 @@ export class DeviceLogins {
       this.#underGuessCap(approverSub, true);
       return { ok: false, reason: "not_found" };
     }
+    // Sticky: once a link has shown this code to someone, no later call may approve it on the link's word alone.
+    if (source === "link" && !row.via_link) this.#sql.exec("UPDATE device_codes SET via_link = 1 WHERE user_code = ?", code);
     return {
       ok: true,
       request: {
@@ -160,21 +186,39 @@ export class DeviceLogins {
         arch: row.arch,
         ip: row.ip,
         location: row.location,
+        country: row.country,
+        city: row.city,
+        asn: row.asn,
+        asOrganization: row.as_org,
         createdAt: row.created_at,
         expiresAt: row.expires_at,
       },
+      confirmation: source === "link" || row.via_link ? "second_half" : "none",
     };
   }
 
-  async decide(userCode: string, approver: { sub: string; email: string }, approve: boolean): Promise<LookupResult> {
+  /**
+   * Approves or denies. Approving a code opened from a link needs `confirm`: the code's last four letters (or all
+   * eight) as the user reads them on the computer's screen, which is what the link's sender cannot make them skip
+   * (RFC 8628 §5.4). A wrong confirmation counts as a wrong code. Denying never needs one.
+   */
+  async decide(userCode: string, approver: { sub: string; email: string }, approve: boolean, confirm = ""): Promise<LookupResult> {
     const found = await this.lookup(userCode, approver.sub);
     if (!found.ok) return found;
+    const code = found.request.userCode.replace("-", "");
+    if (approve && (found.confirmation === "second_half" || confirm)) {
+      if (!confirm) return { ok: false, reason: "confirmation_required" };
+      if (!confirms(code, confirm)) {
+        this.#underGuessCap(approver.sub, true);
+        return { ok: false, reason: "confirmation_mismatch" };
+      }
+    }
     this.#sql.exec(
       "UPDATE device_codes SET status = ?, approver_sub = ?, approver_email = ? WHERE user_code = ? AND status = 'pending'",
       approve ? "approved" : "denied",
       approver.sub,
       approver.email,
-      normalizeUserCode(userCode),
+      code,
     );
     return found;
   }

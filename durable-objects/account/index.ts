@@ -2,11 +2,11 @@
 // tokens, the access list's grants and single-use ids; each concern lives in its own file, this is the RPC surface.
 import { DurableObject } from "cloudflare:workers";
 import type { DeviceRecord } from "../../shared/api-types.ts";
-import { DeviceLogins, type ClientInfo, type LookupResult, type PollResult } from "./device-login.ts";
+import { DeviceLogins, type ClientInfo, type CodeSource, type LookupResult, type PollResult } from "./device-login.ts";
 import { Devices } from "./devices.ts";
 import { Grants, SingleUse, type GrantRecord } from "./grants.ts";
 import { RefreshTokens, type Grant, type RefreshResult } from "./refresh-tokens.ts";
-import { SCHEMA } from "./schema.ts";
+import { migrate } from "./schema.ts";
 
 export type { ClientInfo, DeviceRecord, Grant, GrantRecord, LookupResult, PollResult, RefreshResult };
 
@@ -27,7 +27,7 @@ export class AccountDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    sql.exec(SCHEMA);
+    migrate(sql);
     this.#devices = new Devices(sql);
     this.#tokens = new RefreshTokens(sql, this.#devices);
     this.#logins = new DeviceLogins(sql, this.#tokens);
@@ -64,12 +64,13 @@ export class AccountDO extends DurableObject<Env> {
     return result;
   }
 
-  async lookupUserCode(userCode: string, approverSub: string): Promise<LookupResult> {
-    return this.#logins.lookup(userCode, approverSub);
+  async lookupUserCode(userCode: string, approverSub: string, source: CodeSource = "typed"): Promise<LookupResult> {
+    return this.#logins.lookup(userCode, approverSub, source);
   }
 
-  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean): Promise<LookupResult> {
-    return this.#logins.decide(userCode, approver, approve);
+  /** `confirm`: what the approver typed to confirm a code opened from a link (device-login.ts). */
+  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean, confirm = ""): Promise<LookupResult> {
+    return this.#logins.decide(userCode, approver, approve, confirm);
   }
 
   // --- devices and refresh tokens ---

@@ -2,11 +2,13 @@
 import type { GrantableRole } from "../../shared/identity.ts";
 import type { DeviceRecord } from "../../shared/api-types.ts";
 
-export const SCHEMA = `
+const SCHEMA = `
   CREATE TABLE IF NOT EXISTS device_codes (
     device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE,
     client_name TEXT NOT NULL, hostname TEXT NOT NULL, platform TEXT NOT NULL, arch TEXT NOT NULL,
     ip TEXT NOT NULL, location TEXT NOT NULL,
+    country TEXT NOT NULL DEFAULT '', city TEXT NOT NULL DEFAULT '', asn INTEGER, as_org TEXT NOT NULL DEFAULT '',
+    via_link INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, interval_s INTEGER NOT NULL,
     last_poll_at INTEGER, status TEXT NOT NULL, approver_sub TEXT, approver_email TEXT);
   CREATE TABLE IF NOT EXISTS devices (
@@ -23,6 +25,27 @@ export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL);
 `;
 
+/**
+ * Columns added after their table was first shipped: CREATE TABLE IF NOT EXISTS leaves an existing table as it was, so
+ * an account created before gets them here, once. Each definition must have a default (SQLite's rule for ADD COLUMN).
+ */
+const ADDED_COLUMNS: readonly [table: string, column: string, definition: string][] = [
+  ["device_codes", "country", "TEXT NOT NULL DEFAULT ''"],
+  ["device_codes", "city", "TEXT NOT NULL DEFAULT ''"],
+  ["device_codes", "asn", "INTEGER"],
+  ["device_codes", "as_org", "TEXT NOT NULL DEFAULT ''"],
+  ["device_codes", "via_link", "INTEGER NOT NULL DEFAULT 0"],
+];
+
+/** Creates the tables, and adds to existing ones the columns they lack; safe to run on every start. */
+export function migrate(sql: SqlStorage): void {
+  sql.exec(SCHEMA);
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const present = sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}') WHERE name = ?`, column).toArray();
+    if (present.length === 0) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
+}
+
 export type DeviceCodeRow = {
   device_code_hash: string;
   user_code: string;
@@ -32,6 +55,13 @@ export type DeviceCodeRow = {
   arch: string;
   ip: string;
   location: string;
+  /** Where the edge saw the computer's request come from (Cloudflare's geolocation), "" when unknown. */
+  country: string;
+  city: string;
+  asn: number | null;
+  as_org: string;
+  /** 1 once the code was opened from a link (verification_uri_complete): approving it then needs the code typed. */
+  via_link: number;
   created_at: number;
   expires_at: number;
   interval_s: number;

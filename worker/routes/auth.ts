@@ -11,9 +11,9 @@ import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts
 import { OutpostError, type ErrorCode } from "../../shared/errors.ts";
 import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
-import type { BrowserSession, DeviceCodeResponse, Me, TokenResponse, WsTicket } from "../../shared/identity.ts";
+import type { BrowserSession, DeviceCodeResponse, LoginLookup, Me, TokenResponse, WsTicket } from "../../shared/identity.ts";
 import { HOSTNAME_MAX } from "../../shared/limits.ts";
-import type { Grant } from "../../durable-objects/account/index.ts";
+import type { Grant, LookupResult } from "../../durable-objects/account/index.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
 
 const REFRESH_COOKIE = "outpost_refresh";
@@ -48,7 +48,7 @@ authRoutes.post("/device/code", async (c) => {
   const auth = authConfigOf(c);
   await limitByIp(c, "device-code");
   const f = await readFields(c, SMALL_BODY, { form: true });
-  const cf = (c.req.raw as { cf?: { city?: string; country?: string } }).cf;
+  const place = placeOf(c);
   const res = await accountStub(c.env).createDeviceCode(
     {
       clientName: stringField(f, "client_name", 64, "outpost-cli"),
@@ -56,7 +56,8 @@ authRoutes.post("/device/code", async (c) => {
       platform: stringField(f, "platform", 32),
       arch: stringField(f, "arch", 32),
       ip: clientIp(c),
-      location: [cf?.city, cf?.country].filter(Boolean).join(", "),
+      location: [place.city, place.country].filter(Boolean).join(", "),
+      ...place,
     },
     auth.deviceLoginIntervalSeconds,
   );
@@ -109,9 +110,19 @@ authRoutes.post("/token", tokenEndpoint);
 authRoutes.post("/device/lookup", requireAuth({ selfService: true }), async (c) => {
   assertSameSiteOrigin(c);
   const f = await readFields(c, SMALL_BODY);
-  const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub);
+  const source = stringField(f, "source", 16, "typed");
+  if (source !== "typed" && source !== "link") throw new OutpostError("BAD_REQUEST", '"source" must be "typed" or "link".');
+  const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub, source);
   if (!result.ok) throw userCodeError(result.reason);
-  return c.json({ request: result.request });
+  // RFC 8628 §5.4: the phone sees where the computer's request came from, and is warned when that is elsewhere.
+  const approverCountry = placeOf(c).country;
+  const known = (country: string) => country !== "" && country !== "XX";
+  return c.json({
+    request: result.request,
+    confirmation: result.confirmation,
+    approverCountry,
+    countryMismatch: known(result.request.country) && known(approverCountry) && result.request.country !== approverCountry,
+  } satisfies LoginLookup);
 });
 
 authRoutes.post("/device/approve", requireAuth({ selfService: true }), async (c) => {
@@ -126,15 +137,41 @@ authRoutes.post("/device/approve", requireAuth({ selfService: true }), async (c)
     requiredString(f, "user_code", 32),
     { sub: identity.sub, email: identity.email },
     decision === "approve",
+    stringField(f, "confirm", 32),
   );
   if (!result.ok) throw userCodeError(result.reason);
   return c.json({ status: decision === "approve" ? "approved" : "denied", request: result.request });
 });
 
-function userCodeError(reason: "not_found" | "rate_limited"): OutpostError {
-  return reason === "rate_limited"
-    ? new OutpostError("RATE_LIMITED", "Too many wrong codes; wait a few minutes.", { headers: { "Retry-After": "900" } })
-    : new OutpostError("NOT_FOUND", "No pending login has this code; check it and try again.");
+function userCodeError(reason: Extract<LookupResult, { ok: false }>["reason"]): OutpostError {
+  switch (reason) {
+    case "rate_limited":
+      return new OutpostError("RATE_LIMITED", "Too many wrong codes; wait a few minutes.", { headers: { "Retry-After": "900" } });
+    case "confirmation_required":
+      return new OutpostError(
+        "CONFIRMATION_REQUIRED",
+        'This code was opened from a link: to approve it, send "confirm", the last four letters of the code your computer shows.',
+      );
+    case "confirmation_mismatch":
+      return new OutpostError(
+        "CONFIRMATION_MISMATCH",
+        "Those are not the last four letters of this login's code. If your computer shows another code, this link did not come from it: deny it.",
+      );
+    default:
+      return new OutpostError("NOT_FOUND", "No pending login has this code; check it and try again.");
+  }
+}
+
+/** Where Cloudflare places the request's network; all empty where there is no `cf` (local runs without one). */
+function placeOf(c: Context<AppEnv>): { country: string; city: string; asn: number | null; asOrganization: string } {
+  const cf = (c.req.raw as { cf?: Partial<Pick<IncomingRequestCfProperties, "country" | "city" | "asn" | "asOrganization">> }).cf;
+  const text = (value: unknown, max: number) => (typeof value === "string" ? value.slice(0, max) : "");
+  return {
+    country: text(cf?.country, 2).toUpperCase(),
+    city: text(cf?.city, 64),
+    asn: typeof cf?.asn === "number" && Number.isInteger(cf.asn) ? cf.asn : null,
+    asOrganization: text(cf?.asOrganization, 128),
+  };
 }
 
 authRoutes.post("/logout", async (c) => {
