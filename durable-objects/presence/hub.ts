@@ -241,7 +241,6 @@ export class PresenceHub extends DurableObject<Env> {
     this.#store.pruneLog(now);
     this.#store.pruneEndedSessions(now);
     if (this.#wantsProbe() && now >= this.#probeAt) {
-      this.#probeAt = now + PROBE_EVERY_MS;
       if (this.#watchers.total() > 0) {
         await this.#watchers.closeEnded(now, async (deviceId) => {
           const device = await accountStub(this.env).getDevice(deviceId);
@@ -250,6 +249,8 @@ export class PresenceHub extends DurableObject<Env> {
       }
       const ok = await probeOrigin(this.env);
       if (ok !== null) this.#noteOrigin(ok, Date.now());
+      // Only once the outcome is stored: the runtime's retry of an alarm that threw before this probes again.
+      this.#probeAt = now + PROBE_EVERY_MS;
     }
     if ((await this.#outbox.flush(Date.now())) > 0 && this.#origin.online) this.#origin.lastSeen = Date.now();
     now = Date.now();
@@ -280,16 +281,20 @@ export class PresenceHub extends DurableObject<Env> {
   }
 
   #noteOrigin(ok: boolean, now: number): void {
-    if (ok) this.#origin.lastSeen = now;
-    if (this.#origin.online === ok) return;
-    if (ok) this.#outbox.retryNow();
-    this.#origin.online = ok;
-    const data = { online: ok, lastSeen: iso(this.#origin.lastSeen) };
+    const lastSeen = ok ? now : this.#origin.lastSeen;
+    if (this.#origin.online === ok) {
+      this.#origin.lastSeen = lastSeen;
+      return;
+    }
+    const data = { online: ok, lastSeen: iso(lastSeen) };
     const appended = this.ctx.storage.transactionSync(() => {
       this.#store.setMeta("origin_online", ok ? 1 : 0);
-      this.#store.setMeta("origin_last_seen", this.#origin.lastSeen);
+      this.#store.setMeta("origin_last_seen", lastSeen);
       return this.#store.appendEvent(ok ? "origin_online" : "origin_offline", null, now, data);
     });
+    // Memory follows storage only once the change is stored: after a failed write, the next report or probe retries it.
+    this.#origin = { online: ok, lastSeen };
+    if (ok) this.#outbox.retryNow();
     this.#watchers.broadcast(eventMessage(appended), now);
   }
 

@@ -2,29 +2,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
-import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer } from "../support/http-client.ts";
 import { MEMBER, OWNER } from "../support/identity.ts";
+import { callEdge, originEvents, sleep, subscribe, until, type PresenceMessage as Message } from "../support/presence.ts";
 import { spawnOrigin, trustEdgeEnv, type SpawnedOrigin } from "../support/spawn-origin.ts";
 import { startStack, type Stack } from "../support/stack.ts";
 
 const TTL_MS = 2_000;
-
-interface Message {
-  type: "snapshot" | "event";
-  seq: number;
-  event?: { seq: number; type: string; sessionId: string | null; at: string };
-}
-
-interface Delivered {
-  seq: number;
-  type: string;
-  session_id: string | null;
-  at: number;
-  received_at: number;
-}
 
 let stack: Stack;
 let persistDir: string;
@@ -41,46 +25,11 @@ let restartStartedAt = 0;
 let workerStartedAt = 0;
 let restartReadyAt = 0;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What the origin has applied, in the order it stored it (read from its own database, which it keeps in WAL mode). */
-function delivered(): Delivered[] {
-  const db = new DatabaseSync(join(originDir, "origin.db"), { readOnly: true });
-  try {
-    return db.prepare("SELECT seq, type, session_id, at, received_at FROM edge_events ORDER BY rowid").all() as unknown as Delivered[];
-  } finally {
-    db.close();
-  }
-}
-
-async function until<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function edge<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token = agent) {
-  const res = await fetch(`${stack.edgeUrl}${path}`, {
-    method,
-    headers: { ...bearer(token), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
-
-function collect(query = ""): Promise<{ ws: WebSocket; messages: Message[] }> {
-  const ws = new WebSocket(`${stack.edgeUrl.replace(/^http/, "ws")}/api/presence/ws${query}`, { headers: bearer(watcher) });
-  const messages: Message[] = [];
-  ws.on("message", (data) => messages.push(JSON.parse(data.toString()) as Message));
-  return new Promise((resolve, reject) => {
-    ws.once("open", () => resolve({ ws, messages }));
-    ws.once("error", reject);
-  });
-}
+/** What the origin has applied, in the order it stored it. */
+const delivered = () => originEvents(originDir);
+const edge = <T = Record<string, unknown>>(method: string, path: string, body?: unknown, token = agent) =>
+  callEdge<T>(stack.edgeUrl, token, method, path, body);
+const collect = (query = "") => subscribe(stack.edgeUrl, watcher, query);
 
 beforeAll(async () => {
   persistDir = mkdtempSync(join(tmpdir(), "outpost-edge-state-"));
