@@ -7,6 +7,7 @@ import { registerOrigin } from "./commands/origin.ts";
 import { registerPresence } from "./commands/presence.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerTunnel } from "./commands/tunnel.ts";
+import { allowPlainHttp } from "./lib/config.ts";
 import { EXIT, toCliError, usageError } from "./lib/errors.ts";
 import { out } from "./lib/output.ts";
 import { VERSION } from "./lib/version.ts";
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTunnel(cli);
   registerOrigin(cli);
   registerDoctor(cli);
+  cli.option("--insecure", "Allow a plain http:// edge URL (--url, OUTPOST_URL) for a host that is not loopback");
   cli.usage("<command> [options]");
   cli.example("  $ outpost login --url https://outpost.example.com");
   cli.example("  $ outpost run -- npm run agent");
@@ -46,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     cli.parse(["node", "outpost", ...argv], { run: false });
     if (cli.options.help || cli.options.version) return;
+    if (cli.options.insecure === true) allowPlainHttp();
     if (!cli.matchedCommand) {
       if (cli.args.length === 0) {
         cli.outputHelp();
