@@ -20,7 +20,8 @@ export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS used_ids (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS guesses (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS scoped_codes (code_hash TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL,
+    expires_at INTEGER);
 `;
 
 export type DeviceCodeRow = {
@@ -60,7 +61,8 @@ export type DeviceRow = {
 
 export type RefreshTokenRow = { hash: string; device_id: string; created_at: number; expires_at: number; rotated_at: number | null };
 
-export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number };
+/** `expires_at`: when the grant ends (ms since the epoch), null when it does not. */
+export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number; expires_at: number | null };
 
 export type ScopedCodeRow = { token: string; expires_at: number };
 
