@@ -12,7 +12,8 @@ import { out } from "../lib/output.ts";
 
 export function registerOrigin(cli: CAC): void {
   const origin = cli.command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)");
-  for (const option of ORIGIN_OPTION_LIST) origin.option(originFlag(option), originOptionHelp(option));
+  // --insecure is the CLI's global flag (cli/main.ts): it allows a plain-http --edge here as it does --url elsewhere.
+  for (const option of ORIGIN_OPTION_LIST) if (!option.boolean) origin.option(originFlag(option), originOptionHelp(option));
   origin
     .example("  $ outpost origin --edge https://outpost.example.com")
     .example("  $ outpost origin --edge https://outpost.example.com --upstream http://localhost:3000")

@@ -34,15 +34,26 @@ describe("--url and OUTPOST_URL", () => {
     },
   );
 
-  it("--insecure allows it, for --url and for OUTPOST_URL", async () => {
+  it("--insecure (or OUTPOST_INSECURE=1) allows it, for --url and for OUTPOST_URL", async () => {
     for (const [args, env] of [
       [["whoami", "--insecure", "--url", NETWORK_EDGE], {}],
       [["--insecure", "whoami"], { OUTPOST_URL: NETWORK_EDGE }],
+      [["whoami", "--url", NETWORK_EDGE], { OUTPOST_INSECURE: "1" }],
+      [["whoami"], { OUTPOST_URL: NETWORK_EDGE, OUTPOST_INSECURE: "true" }],
     ] as const) {
       const result = await runCli([...args], { env: { ...env } });
       expect(result.code, result.stderr).toBe(AUTH);
       expect(oneLineError(result)).toMatch(/not signed in to http:\/\/edge\.invalid/);
     }
+  });
+
+  it("a malformed OUTPOST_INSECURE is a usage error; OUTPOST_INSECURE=0 does not allow anything", async () => {
+    const bad = await runCli(["whoami", "--url", NETWORK_EDGE], { env: { OUTPOST_INSECURE: "maybe" } });
+    expect(bad.code, bad.stderr).toBe(USAGE);
+    expect(oneLineError(bad)).toMatch(/OUTPOST_INSECURE must be 1, true, 0 or false/);
+    const off = await runCli(["whoami", "--url", NETWORK_EDGE], { env: { OUTPOST_INSECURE: "0" } });
+    expect(off.code, off.stderr).toBe(USAGE);
+    expect(oneLineError(off)).toMatch(/--url must use https:\/\//);
   });
 });
 
