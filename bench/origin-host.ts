@@ -1,5 +1,6 @@
 // Child process for benchmarks: the real origin (startOrigin from origin/server.ts) on a free loopback port, until stdin ends.
 import { startOrigin } from "../origin/server.ts";
+import { originDiagnostics } from "../test/support/origin-diagnostics.ts";
 
 /**
  * The origin refuses requests that do not carry the edge's single-use assertion, which a load generator hitting
@@ -12,6 +13,8 @@ const options = {
   host: "127.0.0.1",
   dataDir: ":memory:",
   verifier: async () => identity,
+  // The benchmarks' target, /api/echo/*, is a test-only route.
+  extensions: [originDiagnostics],
 };
 const origin = await startOrigin(options as Parameters<typeof startOrigin>[0]);
 console.log(`origin listening on ${origin.url}`);

@@ -7,9 +7,20 @@ import { registerOrigin } from "./commands/origin.ts";
 import { registerPresence } from "./commands/presence.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerTunnel } from "./commands/tunnel.ts";
+import { allowPlainHttp } from "./lib/config.ts";
 import { EXIT, toCliError, usageError } from "./lib/errors.ts";
 import { out } from "./lib/output.ts";
 import { VERSION } from "./lib/version.ts";
+import { ORIGIN_OPTIONS } from "../shared/settings/index.ts";
+
+/** OUTPOST_INSECURE, read by the origin's declared rule (`1`/`true`, `0`/`false`) for the CLI's URLs too. */
+function insecureFromEnv(): boolean {
+  const raw = process.env.OUTPOST_INSECURE?.trim();
+  if (!raw) return false;
+  const parsed = ORIGIN_OPTIONS.insecure.type.parse(raw);
+  if (!parsed.ok) throw usageError(`OUTPOST_INSECURE ${parsed.reason}`);
+  return parsed.value;
+}
 
 export async function main(argv: string[]): Promise<void> {
   const cli = cac("outpost");
@@ -20,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTunnel(cli);
   registerOrigin(cli);
   registerDoctor(cli);
+  cli.option("--insecure", "Allow plain http:// to an edge that is not loopback (--url, OUTPOST_URL, and origin's --edge)");
   cli.usage("<command> [options]");
   cli.example("  $ outpost login --url https://outpost.example.com");
   cli.example("  $ outpost run -- npm run agent");
@@ -31,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
       body: [
         "  OUTPOST_URL     The edge URL (after --url, before the stored one)",
         "  OUTPOST_TOKEN   An access token to use instead of the stored credentials (CI, headless)",
+        "  OUTPOST_INSECURE 1 (or true): as --insecure",
         "  XDG_CONFIG_HOME Credentials live in $XDG_CONFIG_HOME/outpost/credentials.json (default ~/.config)",
         "  NO_COLOR        Disable colour",
         "  OUTPOST_DEBUG   Log each request (never tokens) to stderr",
@@ -46,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     cli.parse(["node", "outpost", ...argv], { run: false });
     if (cli.options.help || cli.options.version) return;
+    if (cli.options.insecure === true || insecureFromEnv()) allowPlainHttp();
     if (!cli.matchedCommand) {
       if (cli.args.length === 0) {
         cli.outputHelp();

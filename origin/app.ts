@@ -1,8 +1,6 @@
-// The origin's Hono app: /health, the edge's event intake, the built-in agent API and the diagnostic routes tests rely on.
+// The origin's Hono app: /health, the edge's event intake, the built-in agent API, and the routes of any extension.
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
-import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { errorBody, OutpostError } from "../shared/errors.ts";
 import { projects } from "./api/projects.ts";
@@ -11,6 +9,7 @@ import { tasks } from "./api/tasks.ts";
 import type { OriginVars } from "./api/validate.ts";
 import { edgeEvents } from "./events.ts";
 import type { Store } from "./store.ts";
+import type { SocketRoute } from "./ws.ts";
 import { OutpostVerifyError, type OutpostIdentity } from "./verify.ts";
 
 export type OriginEnv = { Bindings: HttpBindings; Variables: OriginVars };
@@ -21,8 +20,16 @@ export interface RequestContext {
   requestId: string;
 }
 
-// Echo bodies larger than this are summarised by length and digest rather than returned whole.
-const ECHO_INLINE_LIMIT = 64 * 1024;
+/**
+ * What an embedder (or a test) adds to the origin: routes on the app and WebSocket routes, both reached only after the
+ * server verified the request's assertion, like the built-in API. `outpost origin` itself adds none.
+ */
+export interface OriginExtension {
+  /** Mounts routes; they see the verified identity as c.get("identity"). */
+  routes?(app: Hono<OriginEnv>): void;
+  /** WebSocket routes by exact path: each accepted socket with who opened it. */
+  sockets?: Readonly<Record<string, SocketRoute>>;
+}
 
 export interface AppOptions {
   store: Store;
@@ -30,6 +37,7 @@ export interface AppOptions {
   contextOf: (incoming: IncomingMessage) => RequestContext | undefined;
   /** Serve the built-in API under /api (false when requests are forwarded to --upstream). */
   builtinApi: boolean;
+  extensions?: readonly OriginExtension[];
 }
 
 export function createOriginApp(options: AppOptions) {
@@ -48,6 +56,7 @@ export function createOriginApp(options: AppOptions) {
   });
 
   app.route("/", edgeEvents);
+  for (const extension of options.extensions ?? []) extension.routes?.(app);
 
   if (options.builtinApi) {
     app.route("/api/projects", projects);
@@ -57,7 +66,6 @@ export function createOriginApp(options: AppOptions) {
       const { sub, email, role } = c.get("identity");
       return c.json({ sub, email, role });
     });
-    mountDiagnostics(app);
   }
 
   app.notFound((c) => c.json(errorBody("NOT_FOUND", "No such route.", c.get("requestId") ?? ""), 404));
@@ -68,41 +76,4 @@ export function createOriginApp(options: AppOptions) {
     return c.json(errorBody("INTERNAL", "The origin failed to handle this request.", requestId), 500);
   });
   return app;
-}
-
-/** Echo, Server-Sent Events and (in ws.ts) a WebSocket echo: what the end-to-end tests check through the edge. */
-function mountDiagnostics(app: Hono<OriginEnv>): void {
-  app.all("/api/echo/*", async (c) => {
-    const url = new URL(c.req.url);
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    const headers: Record<string, string> = {};
-    c.req.raw.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    return c.json({
-      method: c.req.method,
-      path: url.pathname,
-      query: url.search,
-      headers,
-      bodyBytes: bytes.byteLength,
-      bodySha256: createHash("sha256").update(bytes).digest("hex"),
-      body: bytes.byteLength <= ECHO_INLINE_LIMIT ? new TextDecoder().decode(bytes) : null,
-    });
-  });
-
-  app.get("/api/events", (c) => {
-    const count = clampInt(c.req.query("count"), 5, 1, 1000);
-    const intervalMs = clampInt(c.req.query("interval"), 200, 0, 10_000);
-    return streamSSE(c, async (stream) => {
-      for (let i = 1; i <= count && !stream.aborted; i++) {
-        await stream.writeSSE({ id: String(i), event: "tick", data: JSON.stringify({ n: i, at: Date.now() }) });
-        if (i < count) await stream.sleep(intervalMs);
-      }
-    });
-  });
-}
-
-function clampInt(raw: string | undefined, fallback: number, min: number, max: number): number {
-  const n = raw === undefined ? fallback : Number.parseInt(raw, 10);
-  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
 }

@@ -1,7 +1,7 @@
 // The origin's settings from flags and environment, as declared in shared/settings/origin.ts; checked before it starts.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originUsage, type OriginOption } from "../shared/settings/index.ts";
+import { isPlainHttpToNetwork, ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originUsage, plainHttpReason, type OriginOption } from "../shared/settings/index.ts";
 import type { OriginOptions } from "./server.ts";
 import { parseJwks, type PublicJwk } from "./keys.ts";
 
@@ -23,13 +23,15 @@ export interface OriginSettings {
   jwks?: string | { keys: unknown[] } | null;
   audience?: string | null;
   dataDir?: string;
+  /** Allow a plain-http --edge that is not loopback. */
+  insecure?: boolean;
 }
 
 export const USAGE = originUsage("outpost origin");
 
 /** Parses `node origin/main.ts …` flags; unknown flags are an error. */
 export function parseOriginArgs(argv: string[]): OriginSettings {
-  const options = Object.fromEntries(ORIGIN_OPTION_LIST.map((o) => [o.flag, { type: "string" as const }]));
+  const options = Object.fromEntries(ORIGIN_OPTION_LIST.map((o) => [o.flag, { type: o.boolean ? ("boolean" as const) : ("string" as const) }]));
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: argv, options }));
@@ -44,6 +46,10 @@ export function originSettingsFromFlags(flags: Readonly<Record<string, unknown>>
   const settings: OriginSettings = {};
   for (const option of ORIGIN_OPTION_LIST) {
     const value = flags[option.flag];
+    if (option.key === "insecure") {
+      if (value === true) settings.insecure = true;
+      continue;
+    }
     if (typeof value !== "string") continue;
     if (option.key === "port") settings.port = check(ORIGIN_OPTIONS.port, value);
     else settings[option.key] = value;
@@ -55,6 +61,13 @@ export function originSettingsFromFlags(flags: Readonly<Record<string, unknown>>
 function check<T>(option: OriginOption<T>, raw: string): T {
   const parsed = option.type.parse(raw);
   if (!parsed.ok) throw new OriginConfigError(`--${option.flag} ${parsed.reason}`);
+  return parsed.value;
+}
+
+/** A value from the option's environment variable; the problem names the variable. */
+function checkEnv<T>(option: OriginOption<T> & { env: string }, raw: string): T {
+  const parsed = option.type.parse(raw);
+  if (!parsed.ok) throw new OriginConfigError(`${option.env} ${parsed.reason}`);
   return parsed.value;
 }
 
@@ -86,11 +99,17 @@ export function resolveOriginOptions(settings: OriginSettings, env: NodeJS.Proce
   const issuer = nonEmpty(settings.issuer, env[O.issuer.env]);
   const jwksSource = settings.jwks && typeof settings.jwks === "object" ? settings.jwks : nonEmpty(settings.jwks, env[O.jwks.env]);
   if (jwksSource && !edge && !issuer) throw new OriginConfigError("--jwks needs the issuer too: give --edge or --issuer (the edge's PUBLIC_URL)");
+  const insecure = settings.insecure ?? checkEnv(O.insecure, nonEmpty(env[O.insecure.env]) ?? O.insecure.default);
+  const edgeUrl = edge ? check(O.edge, edge) : null;
+  // The JWKS that decides whom the origin trusts is fetched from --edge: in the clear, anyone on the way could swap it.
+  if (edgeUrl && isPlainHttpToNetwork(edgeUrl) && !insecure) {
+    throw new OriginConfigError(`--edge ${plainHttpReason(`--insecure (or ${O.insecure.env}=1)`)}`);
+  }
   return {
     port: settings.port ?? check(O.port, O.port.default),
     host: settings.host ?? O.host.default,
     upstream: upstream ? check(O.upstream, upstream).origin : null,
-    edge: edge ? check(O.edge, edge).origin : null,
+    edge: edgeUrl ? edgeUrl.origin : null,
     issuer: issuer ? check(O.issuer, issuer).origin : null,
     jwks: jwksSource ? loadJwks(jwksSource) : null,
     audience: nonEmpty(settings.audience, env[O.audience.env]) ?? O.audience.default,

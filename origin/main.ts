@@ -2,6 +2,7 @@
 // `outpost origin` calls runOrigin() from the CLI bundle.
 import { resolve } from "node:path";
 import { OriginConfigError, originSettingsFromFlags, parseOriginArgs, resolveOriginOptions, USAGE, type OriginSettings } from "./config.ts";
+import type { OriginExtension } from "./app.ts";
 import { startOrigin, type RunningOrigin } from "./server.ts";
 
 export interface RunOriginOptions extends OriginSettings {
@@ -9,6 +10,8 @@ export interface RunOriginOptions extends OriginSettings {
   log?: (line: string) => void;
   /** Environment to fill unset options from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Routes added to the origin (see startOrigin); `outpost origin` adds none. */
+  extensions?: readonly OriginExtension[];
 }
 
 export { OriginConfigError, originSettingsFromFlags, USAGE as ORIGIN_USAGE };
@@ -18,10 +21,10 @@ export { OriginConfigError, originSettingsFromFlags, USAGE as ORIGIN_USAGE };
  * Options left out come from the environment (OUTPOST_EDGE_URL, OUTPOST_JWKS, ORIGIN_AUDIENCE, OUTPOST_UPSTREAM, …).
  */
 export async function runOrigin(options: RunOriginOptions = {}): Promise<RunningOrigin> {
-  const { log: logLine, env, ...settings } = options;
+  const { log: logLine, env, extensions, ...settings } = options;
   const log = logLine ?? console.log;
   const resolved = resolveOriginOptions(settings, env ?? process.env);
-  const origin = await startOrigin(resolved);
+  const origin = await startOrigin({ ...resolved, ...(extensions ? { extensions } : {}) });
   log(`origin listening on ${origin.url}`);
   const keys = resolved.jwks ? `${resolved.jwks.keys.length} configured key(s)` : resolved.edge ? `${resolved.edge}/.well-known/jwks.json` : null;
   if (keys) {

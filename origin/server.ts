@@ -3,7 +3,7 @@ import { getRequestListener } from "@hono/node-server";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LOCAL_HOST, ORIGIN_OPTIONS, ORIGIN_PORT } from "../shared/settings/index.ts";
-import { createOriginApp, type RequestContext } from "./app.ts";
+import { createOriginApp, type OriginExtension, type RequestContext } from "./app.ts";
 import { createForwarder, type Forwarder } from "./forward.ts";
 import { pathOf, rejectUpgrade, requestIdOf, sendError } from "./http.ts";
 import { ASSERTION_HEADER } from "../shared/assertion.ts";
@@ -31,6 +31,10 @@ export interface OriginOptions {
   verifier?: OutpostVerifier;
   /** Where refusals are logged (one JSON line each); default stderr. */
   log?: (line: string) => void;
+  /** Extra routes and WebSocket routes, verified like the built-in API (embedding, tests); `outpost origin` adds none. */
+  extensions?: readonly OriginExtension[];
+  /** How long a client may take to send a request's headers before the connection is closed; default HEADERS_TIMEOUT_MS. */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningOrigin {
@@ -41,6 +45,11 @@ export interface RunningOrigin {
 }
 
 const DEFAULT_DATA_DIR = ORIGIN_OPTIONS.dataDir.default;
+/**
+ * cloudflared sends a request's headers at once, so a client still sending them after this long is holding a
+ * connection open on purpose (slowloris). Bodies have no such limit: uploads and streams may take as long as they need.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
 const failed = () => new OutpostError("INTERNAL", "The origin failed to handle this request.");
 
 /** Without a key source nothing can be verified: every request but /health is refused (fails closed). */
@@ -64,9 +73,10 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const store = new Store(databaseFile(options.dataDir ?? DEFAULT_DATA_DIR));
   const forwarder: Forwarder | null = options.upstream ? createForwarder(options.upstream) : null;
-  const sockets = createBuiltinSockets(forwarder ? null : store);
+  const extensions = options.extensions ?? [];
+  const sockets = createBuiltinSockets(forwarder ? null : store, Object.assign({}, ...extensions.map((e) => e.sockets ?? {})));
   const contexts = new WeakMap<IncomingMessage, RequestContext>();
-  const app = createOriginApp({ store, contextOf: (incoming) => contexts.get(incoming), builtinApi: !forwarder });
+  const app = createOriginApp({ store, contextOf: (incoming) => contexts.get(incoming), builtinApi: !forwarder, extensions });
   const handle = getRequestListener(app.fetch);
 
   /** Verifies the request's assertion; the refusal (after logging why) when it must be refused. */
@@ -82,7 +92,11 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     }
   }
 
-  const server = createServer({ noDelay: true, requestTimeout: 0 }, async (req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  // requestTimeout 0: a whole request (an upload) may take as long as it needs; only its headers are timed.
+  // Node checks the timeout every connectionsCheckingInterval (30 s by default): often enough to hold it.
+  const serverOptions = { noDelay: true, requestTimeout: 0, headersTimeout, connectionsCheckingInterval: Math.max(10, Math.min(1000, headersTimeout / 4)) };
+  const server = createServer(serverOptions, async (req, res) => {
     const path = pathOf(req.url);
     if (path === "/health") return void handle(req, res);
     const requestId = requestIdOf(req);
@@ -116,8 +130,9 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
       rejectUpgrade(socket, failed(), requestId);
     }
   });
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     socket.destroy();
   });
 

@@ -1,4 +1,4 @@
-// The built-in API's WebSockets: the echo used by end-to-end tests and the live event stream of store changes.
+// The origin's WebSockets: the built-in API's live event stream of store changes, and the socket routes of extensions.
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -7,11 +7,13 @@ import { pathOf, rejectUpgrade } from "./http.ts";
 import type { Change, Store } from "./store.ts";
 import type { OutpostIdentity } from "./verify.ts";
 
-const ECHO_PATH = "/api/ws/echo";
 const STREAM_PATH = "/api/ws/events";
 /** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
 const MAX_BUFFERED = 4 * 1024 * 1024;
 const PING_EVERY_MS = 25_000;
+
+/** A WebSocket route: the accepted socket and who opened it (the upgrade was verified before). */
+export type SocketRoute = (ws: WebSocket, identity: OutpostIdentity) => void;
 
 export interface BuiltinSockets {
   /** Handles an upgrade the origin already verified; unknown paths get a 404. */
@@ -21,7 +23,8 @@ export interface BuiltinSockets {
   close(): void;
 }
 
-export function createBuiltinSockets(store: Store | null): BuiltinSockets {
+/** `store` serves the event stream (none when forwarding to --upstream); `routes` are the extensions' socket routes. */
+export function createBuiltinSockets(store: Store | null, routes: Readonly<Record<string, SocketRoute>> = {}): BuiltinSockets {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false });
   let seq = 0;
   const streams = new Set<WebSocket>();
@@ -42,10 +45,6 @@ export function createBuiltinSockets(store: Store | null): BuiltinSockets {
   }, PING_EVERY_MS);
   pinger.unref();
 
-  function echo(ws: WebSocket): void {
-    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
-  }
-
   function stream(ws: WebSocket, identity: OutpostIdentity): void {
     streams.add(ws);
     ws.on("close", () => streams.delete(ws));
@@ -57,14 +56,14 @@ export function createBuiltinSockets(store: Store | null): BuiltinSockets {
     clients: wss.clients,
     upgrade(req, socket, head, identity, requestId) {
       const path = pathOf(req.url);
-      const route = path === ECHO_PATH ? echo : path === STREAM_PATH && store ? (ws: WebSocket) => stream(ws, identity) : null;
+      const route: SocketRoute | undefined = path === STREAM_PATH && store ? stream : Object.hasOwn(routes, path) ? routes[path] : undefined;
       if (!route || req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket") {
         rejectUpgrade(socket, new OutpostError("NOT_FOUND", "No such WebSocket route."), requestId);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("error", () => ws.terminate());
-        route(ws);
+        route(ws, identity);
       });
     },
     close() {

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import {
   GENERATOR_KINDS,
   ORIGIN_OPTION_LIST,
+  originFlag,
   plainText,
   text,
   WORKER_GROUPS,
@@ -51,7 +52,7 @@ function settingSection(s: Setting<unknown>): string[] {
 }
 
 function originRow(o: OriginOption<unknown>): string {
-  const flag = code(`--${o.flag} <${o.value}>`);
+  const flag = code(originFlag(o));
   return `| ${cell(flag)} | ${o.env ? code(o.env) : ""} | ${cell(defaultCell(o))} | ${cell(o.description)} |`;
 }
 

@@ -128,3 +128,33 @@ export interface EnrollLink {
   url: string;
   expires_in: number;
 }
+
+// --- the access list (owners)
+
+/** The furthest ahead a grant may end: an `expiresAt` later than this from now is refused. */
+export const MAX_GRANT_DAYS = 366;
+
+/**
+ * PUT /api/access/:email. `expiresAt` is when the grant ends: an ISO 8601 date and time with a time zone
+ * (`2025-07-01T18:00:00Z`, `2025-07-01T20:00:00+02:00`), in the future and at most MAX_GRANT_DAYS away; absent or null,
+ * the grant does not end. A PUT replaces the grant, its expiry included.
+ */
+export interface GrantRequest {
+  role: GrantableRole;
+  expiresAt?: string | null;
+}
+
+/** One entry of the access list; `expiresAt` (ISO 8601, UTC) is null for entries that do not end, settings' included. */
+export type AccessEntry =
+  | { source: "settings"; email: string; role: Role; expiresAt: null }
+  | { source: "granted"; email: string; role: GrantableRole; grantedBy: string; grantedAt: number; expiresAt: string | null };
+
+/** GET /api/access: the settings' entries first, then the grants that are still running. */
+export interface AccessList {
+  entries: AccessEntry[];
+}
+
+/** PUT /api/access/:email. */
+export interface GrantResponse {
+  entry: Extract<AccessEntry, { source: "granted" }>;
+}

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CAC } from "cac";
-import { isEmail, ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originOptionHelp, privateJwk, type SigningJwk } from "../../shared/settings/index.ts";
+import { isEmail, ORIGIN_OPTION_LIST, ORIGIN_OPTIONS, originFlag, originOptionHelp, privateJwk, type SigningJwk } from "../../shared/settings/index.ts";
 import { intOpt, stringOpt, type Options } from "../lib/args.ts";
 import { parseEdgeUrl, readCredentials } from "../lib/config.ts";
 import { configError, usageError } from "../lib/errors.ts";
@@ -12,7 +12,8 @@ import { out } from "../lib/output.ts";
 
 export function registerOrigin(cli: CAC): void {
   const origin = cli.command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)");
-  for (const option of ORIGIN_OPTION_LIST) origin.option(`--${option.flag} <${option.value}>`, originOptionHelp(option));
+  // --insecure is the CLI's global flag (cli/main.ts): it allows a plain-http --edge here as it does --url elsewhere.
+  for (const option of ORIGIN_OPTION_LIST) if (!option.boolean) origin.option(originFlag(option), originOptionHelp(option));
   origin
     .example("  $ outpost origin --edge https://outpost.example.com")
     .example("  $ outpost origin --edge https://outpost.example.com --upstream http://localhost:3000")
@@ -20,14 +21,10 @@ export function registerOrigin(cli: CAC): void {
     .action(async (options: Options) => {
       // cac camel-cases flags (--data-dir arrives as dataDir); runOrigin() takes them by flag name, as on its command line.
       const flags = Object.fromEntries(
-        ORIGIN_OPTION_LIST.map((o) => [
-          o.flag,
-          stringOpt(
-            options,
-            o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
-            `--${o.flag}`,
-          ),
-        ]),
+        ORIGIN_OPTION_LIST.map((o) => {
+          const name = o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+          return [o.flag, o.boolean ? options[name] === true : stringOpt(options, name, `--${o.flag}`)];
+        }),
       );
       const port = flags.port ?? ORIGIN_OPTIONS.port.default;
       const host = flags.host ?? ORIGIN_OPTIONS.host.default;

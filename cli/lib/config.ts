@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, st
 import os from "node:os";
 import { isAbsolute, join } from "node:path";
 import type { Provider } from "../../shared/identity.ts";
-import { AUTH_PROVIDER, httpUrl } from "../../shared/settings/index.ts";
+import { AUTH_PROVIDER, httpUrl, isPlainHttpToNetwork, plainHttpReason } from "../../shared/settings/index.ts";
 import { configError, usageError } from "./errors.ts";
 
 export interface Credentials {
@@ -153,7 +153,18 @@ export interface EdgeTarget {
 
 const EDGE_URL = httpUrl({ originOnly: true });
 
-/** An edge URL as an origin; anything but http(s) without user info is refused. */
+let plainHttpAllowed = false;
+
+/** `--insecure`: for the rest of this process, an edge URL may be plain http to a host that is not loopback. */
+export function allowPlainHttp(): void {
+  plainHttpAllowed = true;
+}
+
+/**
+ * An edge URL as an origin; anything but http(s) without user info is refused, and so is plain http to a host that is
+ * not loopback (tokens would cross the network in the clear) unless --insecure was given. The stored URL is not checked
+ * again: it got there through a checked --url or OUTPOST_URL.
+ */
 export function parseEdgeUrl(raw: string, source: UrlSource): string {
   const where = source === "flag" ? "--url" : source === "env" ? "OUTPOST_URL" : `the url in ${credentialsPath()}`;
   const fail = () =>
@@ -162,6 +173,9 @@ export function parseEdgeUrl(raw: string, source: UrlSource): string {
       : usageError(`${where} is not a valid edge URL: ${JSON.stringify(raw)}`, "Use the edge's address, e.g. https://outpost.example.com.");
   const parsed = EDGE_URL.parse(raw);
   if (!parsed.ok) throw fail();
+  if (source !== "file" && !plainHttpAllowed && isPlainHttpToNetwork(parsed.value)) {
+    throw usageError(`${where} ${plainHttpReason("--insecure")}`, "Use the edge's https:// address, or add --insecure on a network you trust.");
+  }
   return parsed.value.origin;
 }
 

@@ -2,6 +2,7 @@
 // tokens, the access list's grants and single-use ids; each concern lives in its own file, this is the RPC surface.
 import { DurableObject } from "cloudflare:workers";
 import type { DeviceRecord } from "../../shared/api-types.ts";
+import { AlarmScheduler } from "./alarm.ts";
 import { DeviceLogins, type ClientInfo, type CodeSource, type LookupResult, type PollResult } from "./device-login.ts";
 import { Devices } from "./devices.ts";
 import { Grants, SingleUse, type GrantRecord } from "./grants.ts";
@@ -23,6 +24,7 @@ export class AccountDO extends DurableObject<Env> {
   readonly #tokens: RefreshTokens;
   readonly #grants: Grants;
   readonly #singleUse: SingleUse;
+  readonly #alarm: AlarmScheduler;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -33,20 +35,29 @@ export class AccountDO extends DurableObject<Env> {
     this.#logins = new DeviceLogins(sql, this.#tokens);
     this.#grants = new Grants(sql);
     this.#singleUse = new SingleUse(sql);
+    this.#alarm = new AlarmScheduler(ctx.storage, [
+      {
+        // Logins, single-use ids and refresh tokens: deleted within the hour after they expire.
+        nextDue: (now) => now + CLEANUP_EVERY_MS,
+        run: (now) => {
+          this.#logins.prune(now);
+          this.#singleUse.prune(now);
+          this.#tokens.prune(now);
+        },
+      },
+      // Grants end on time: they stop being listed at once, and their rows go when they end.
+      { nextDue: () => this.#grants.nextExpiry(), run: (now) => this.#grants.prune(now) },
+    ]);
   }
 
-  /** Whatever stores something that expires makes sure the hourly cleanup will come round. */
+  /** Whatever stores something that expires makes sure the alarm will come round for it. */
   async #scheduleCleanup(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + CLEANUP_EVERY_MS);
+    await this.#alarm.schedule();
   }
 
-  /** Deletes what has expired; safe to run any number of times. */
+  /** Deletes what has expired or ended; safe to run any number of times. */
   override async alarm(): Promise<void> {
-    const now = Date.now();
-    this.#logins.prune(now);
-    this.#singleUse.prune(now);
-    this.#tokens.prune(now);
-    await this.ctx.storage.setAlarm(now + CLEANUP_EVERY_MS);
+    await this.#alarm.fire();
   }
 
   // --- device-code login ---
@@ -109,8 +120,11 @@ export class AccountDO extends DurableObject<Env> {
     return this.#grants.list();
   }
 
-  async setGrant(email: string, role: GrantRecord["role"], by: string): Promise<GrantRecord | null> {
-    return this.#grants.set(email, role, by);
+  /** `expiresAt`: when the grant ends (ms since the epoch, checked by the caller), null for never. */
+  async setGrant(email: string, role: GrantRecord["role"], by: string, expiresAt: number | null = null): Promise<GrantRecord | null> {
+    const grant = this.#grants.set(email, role, by, expiresAt);
+    if (grant?.expiresAt) await this.#scheduleCleanup();
+    return grant;
   }
 
   async removeGrant(email: string): Promise<boolean> {

@@ -22,12 +22,13 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS used_ids (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS guesses (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS scoped_codes (code_hash TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS grants (email TEXT PRIMARY KEY, role TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL,
+    expires_at INTEGER);
 `;
 
 /**
  * Columns added after their table was first shipped: CREATE TABLE IF NOT EXISTS leaves an existing table as it was, so
- * an account created before gets them here, once. Each definition must have a default (SQLite's rule for ADD COLUMN).
+ * an account created before gets them here, once. Each definition must have a default or allow NULL (SQLite's rule for ADD COLUMN).
  */
 const ADDED_COLUMNS: readonly [table: string, column: string, definition: string][] = [
   ["device_codes", "country", "TEXT NOT NULL DEFAULT ''"],
@@ -35,6 +36,8 @@ const ADDED_COLUMNS: readonly [table: string, column: string, definition: string
   ["device_codes", "asn", "INTEGER"],
   ["device_codes", "as_org", "TEXT NOT NULL DEFAULT ''"],
   ["device_codes", "via_link", "INTEGER NOT NULL DEFAULT 0"],
+  // NULL: grants made before grants could end never end.
+  ["grants", "expires_at", "INTEGER"],
 ];
 
 /** Creates the tables, and adds to existing ones the columns they lack; safe to run on every start. */
@@ -90,7 +93,8 @@ export type DeviceRow = {
 
 export type RefreshTokenRow = { hash: string; device_id: string; created_at: number; expires_at: number; rotated_at: number | null };
 
-export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number };
+/** `expires_at`: when the grant ends (ms since the epoch), null when it does not. */
+export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number; expires_at: number | null };
 
 export type ScopedCodeRow = { token: string; expires_at: number };
 

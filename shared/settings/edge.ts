@@ -1,5 +1,6 @@
 // The Worker's origin and proxy settings, declared once, and the typed Config parsed from them.
-import { httpUrl, int, origins, pathPrefixes, perEnv, setting, SettingsReader, type ConfigProblem, type SettingGroup } from "./types.ts";
+import { isPlainHttpToNetwork, plainHttpReason } from "./plain-http.ts";
+import { httpUrl, int, oneOf, origins, pathPrefixes, perEnv, setting, SettingsReader, type ConfigProblem, type SettingGroup } from "./types.ts";
 
 /** Where `npm start` runs the Worker and the origin on this machine. */
 export const EDGE_PORT = 8787;
@@ -20,6 +21,15 @@ export const ORIGIN_URL = setting({
     "Where the Worker sends proxied requests and where `/ready` checks `/health`: the hostname your Cloudflare Tunnel exposes. Locally, the origin `npm start` runs.",
   details:
     "Only the scheme, host and port are used: the request's own path and query replace any path in `ORIGIN_URL`, so `https://origin.example.com/base` behaves like `https://origin.example.com`.",
+});
+
+const ALLOW_INSECURE_ORIGIN = setting({
+  name: "ALLOW_INSECURE_ORIGIN",
+  type: oneOf(["false", "true"]),
+  default: "false",
+  description:
+    "`true` lets `ORIGIN_URL` be plain `http://` to a host that is not loopback. Every proxied request carries a signed assertion and the user's data, so leave it `false` unless that network is private.",
+  details: "Loopback (`localhost`, `127.0.0.0/8`, `[::1]`) may always be `http://`, as `npm start` uses it. A Cloudflare Tunnel hostname is `https://`.",
 });
 
 export const PUBLIC_URL = setting({
@@ -79,7 +89,7 @@ const READY_TIMEOUT_MS = setting({
 export const PROXY_GROUP: SettingGroup = {
   title: "Origin and proxy",
   intro: "Where the Worker finds the origin, what it forwards there, and how long it waits.",
-  settings: [ORIGIN_URL, PUBLIC_URL, CORS_ORIGINS, MAX_BODY_BYTES, PROXY_PATHS, ORIGIN_TIMEOUT_MS, READY_TIMEOUT_MS],
+  settings: [ORIGIN_URL, ALLOW_INSECURE_ORIGIN, PUBLIC_URL, CORS_ORIGINS, MAX_BODY_BYTES, PROXY_PATHS, ORIGIN_TIMEOUT_MS, READY_TIMEOUT_MS],
 };
 
 export interface Config {
@@ -99,6 +109,11 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 export function parseConfig(env: object): ConfigResult {
   const settings = new SettingsReader(env);
   const originUrl = settings.read(ORIGIN_URL);
+  const allowInsecureOrigin = settings.read(ALLOW_INSECURE_ORIGIN) === "true";
+  // Every proxied request carries an assertion and the user's data to the origin: in the clear only on this machine.
+  if (originUrl && isPlainHttpToNetwork(originUrl) && !allowInsecureOrigin) {
+    settings.problem(ORIGIN_URL.name, plainHttpReason(`${ALLOW_INSECURE_ORIGIN.name}=true`));
+  }
   const publicUrl = settings.read(PUBLIC_URL);
   const corsOrigins = new Set(DEV_ORIGINS);
   if (publicUrl) corsOrigins.add(publicUrl.origin);

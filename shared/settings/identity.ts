@@ -131,9 +131,10 @@ export const IDENTITY_GROUP: SettingGroup = {
   notes: [
     "An email on more than one list gets the strongest role. Anyone else who signs in gets 403 `FORBIDDEN`.",
     "Owners can also grant the member or viewer role at runtime, without a redeploy: `GET /api/access`,",
-    '`PUT /api/access/<email>` with `{"role":"member"|"viewer"}`, `DELETE /api/access/<email>`. Settings always win',
-    "(an entry from the settings cannot be changed through the API, and owners come only from `OWNER_EMAILS`); a",
-    "grant or removal takes effect on other Worker isolates within 30 s.",
+    '`PUT /api/access/<email>` with `{"role":"member"|"viewer"}` and optionally `"expiresAt"` (an ISO 8601 end,',
+    "within a year), `DELETE /api/access/<email>`; see [access.md](access.md). Settings always win (an entry from the",
+    "settings cannot be changed through the API, and owners come only from `OWNER_EMAILS`); a grant or removal takes",
+    "effect on other Worker isolates within 30 s, and a grant that ends stops working at once.",
     "",
     "With Supabase, turn on email confirmation in the project: Outpost trusts the `email` claim, and anonymous",
     "users (`is_anonymous`) are refused.",

@@ -7,6 +7,7 @@ import type { Setting, SettingGroup } from "./types.ts";
 export * from "./edge.ts";
 export * from "./identity.ts";
 export * from "./origin.ts";
+export * from "./plain-http.ts";
 export * from "./presence.ts";
 export * from "./types.ts";
 

@@ -1,10 +1,10 @@
 // The origin's options, declared once: each flag of `outpost origin` (and `node origin/main.ts`), its environment variable, default and help.
 import { LOCAL_HOST, ORIGIN_PORT } from "./edge.ts";
 import { ORIGIN_AUDIENCE } from "./identity.ts";
-import { httpUrl, int, plainText, text, type Setting } from "./types.ts";
+import { httpUrl, int, plainText, text, type Setting, type SettingType } from "./types.ts";
 
 /** Where the option lands in the origin's settings (OriginSettings in origin/config.ts). */
-export type OriginKey = "port" | "host" | "upstream" | "edge" | "issuer" | "jwks" | "audience" | "dataDir";
+export type OriginKey = "port" | "host" | "upstream" | "edge" | "issuer" | "jwks" | "audience" | "dataDir" | "insecure";
 
 export interface OriginOption<T> extends Omit<Setting<T>, "name"> {
   key: OriginKey;
@@ -14,7 +14,18 @@ export interface OriginOption<T> extends Omit<Setting<T>, "name"> {
   value: string;
   /** The environment variable read when the flag is not given. */
   env?: string;
+  /** A switch: the flag takes no value (`--insecure`); its environment variable takes `1`/`true` or `0`/`false`. */
+  boolean?: true;
 }
+
+const onOff: SettingType<boolean> = {
+  rule: "`1` or `true`, `0` or `false`.",
+  parse(raw) {
+    if (raw === "1" || raw === "true") return { ok: true, value: true };
+    if (raw === "0" || raw === "false") return { ok: true, value: false };
+    return { ok: false, reason: "must be 1, true, 0 or false" };
+  },
+};
 
 const url = httpUrl({ originOnly: true });
 
@@ -42,7 +53,18 @@ export const ORIGIN_OPTIONS = {
     value: "url",
     env: "OUTPOST_EDGE_URL",
     type: url,
-    description: "The edge's URL: the assertions' issuer, and where `/.well-known/jwks.json` is fetched.",
+    description:
+      "The edge's URL: the assertions' issuer, and where `/.well-known/jwks.json` is fetched. `https://` unless it is loopback (`localhost`, `127.0.0.0/8`, `[::1]`) or `--insecure` is given.",
+  },
+  insecure: {
+    key: "insecure",
+    flag: "insecure",
+    value: "",
+    boolean: true,
+    env: "OUTPOST_INSECURE",
+    type: onOff,
+    default: "false",
+    description: "Allow `--edge` to be plain `http://` to a host that is not loopback (a private network you trust).",
   },
   jwks: {
     key: "jwks",
@@ -100,9 +122,14 @@ export function originOptionHelp(option: OriginOption<unknown>): string {
   return extra ? `${description.replace(/\.$/, "")} (${extra}).` : description;
 }
 
+/** How the option is written on a command line: `--edge <url>`, or `--insecure` for a switch. */
+export function originFlag(option: OriginOption<unknown>): string {
+  return option.boolean ? `--${option.flag}` : `--${option.flag} <${option.value}>`;
+}
+
 /** `--help` for the origin: one line per declared option. */
 export function originUsage(command: string): string {
-  const rows = ORIGIN_OPTION_LIST.map((o) => [`--${o.flag} <${o.value}>`, originOptionHelp(o)] as const);
+  const rows = ORIGIN_OPTION_LIST.map((o) => [originFlag(o), originOptionHelp(o)] as const);
   const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
   return [`Usage: ${command} [options]`, ...rows.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`)].join("\n");
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { USAGE } from "../../origin/config.ts";
 import { GENERATORS } from "../../scripts/dev-vars.ts";
 import { GENERATED } from "../../scripts/settings-docs.ts";
-import { defaultOf, GENERATOR_KINDS, ORIGIN_OPTION_LIST, WORKER_SETTINGS } from "../../shared/settings/index.ts";
+import { defaultOf, GENERATOR_KINDS, ORIGIN_OPTION_LIST, originFlag, WORKER_SETTINGS } from "../../shared/settings/index.ts";
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
 
@@ -55,6 +55,6 @@ describe("declarations", () => {
   it("give the origin one flag each, all of them in its usage text", () => {
     const flags = ORIGIN_OPTION_LIST.map((o) => o.flag);
     expect(new Set(flags).size).toBe(flags.length);
-    for (const o of ORIGIN_OPTION_LIST) expect(USAGE).toContain(`--${o.flag} <${o.value}>`);
+    for (const o of ORIGIN_OPTION_LIST) expect(USAGE).toContain(originFlag(o));
   });
 });

@@ -1,4 +1,4 @@
-// Starts the real origin as a child process on a free loopback port and waits until it listens.
+// Starts the real origin as a child process on a free loopback port, with the test-only diagnostic routes, and waits until it listens.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +15,10 @@ export interface SpawnedOrigin {
   stop(): Promise<void>;
 }
 
-const MAIN = fileURLToPath(new URL("../../origin/main.ts", import.meta.url));
+/** origin/main.ts's own runOrigin() with test/support/origin-diagnostics.ts mounted; `outpost origin` has no such routes. */
+const WITH_DIAGNOSTICS = fileURLToPath(new URL("./origin-main.ts", import.meta.url));
+/** The origin exactly as shipped. */
+const PRODUCTION = fileURLToPath(new URL("../../origin/main.ts", import.meta.url));
 
 /** The public half of an ES256 JWK. */
 export function publicJwk(jwk: JWK): JWK {
@@ -37,10 +40,12 @@ export function trustEdgeEnv(options: { keys?: JWK[]; issuer?: string; audience?
   };
 }
 
-export async function spawnOrigin(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedOrigin> {
+/** `diagnostics: false` runs origin/main.ts as shipped, without the test-only routes. */
+export async function spawnOrigin(args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { diagnostics?: boolean } = {}): Promise<SpawnedOrigin> {
   const ownDir = args.includes("--data-dir") ? null : mkdtempSync(join(tmpdir(), "outpost-origin-"));
   const dataDir = ownDir ?? args[args.indexOf("--data-dir") + 1]!;
-  const child = spawn(process.execPath, [MAIN, "--port", "0", ...(ownDir ? ["--data-dir", ownDir] : []), ...args], {
+  const main = options.diagnostics === false ? PRODUCTION : WITH_DIAGNOSTICS;
+  const child = spawn(process.execPath, [main, "--port", "0", ...(ownDir ? ["--data-dir", ownDir] : []), ...args], {
     env: { ...process.env, ...trustEdgeEnv(), NODE_NO_WARNINGS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -6,6 +6,7 @@ import { call, expectError, spyOrigin } from "./helpers.ts";
 
 const GOOD = {
   ORIGIN_URL: "http://127.0.0.1:9",
+  ALLOW_INSECURE_ORIGIN: "",
   PUBLIC_URL: "",
   CORS_ORIGINS: "",
   MAX_BODY_BYTES: "",
@@ -88,6 +89,11 @@ const BAD: [keyof typeof GOOD, string, string][] = [
   ["ORIGIN_URL", "https://user:hunter2@origin.example.com", "hunter2"],
   ["ORIGIN_URL", "https://origin.example.com/?token=s3cr3t", "s3cr3t"],
   ["ORIGIN_URL", "https://origin.example.com/#frag-s3cr3t", "frag-s3cr3t"],
+  ["ORIGIN_URL", "http://secret-origin.example.com", "secret-origin"],
+  ["ORIGIN_URL", "http://10.1.2.3:8788", "10.1.2.3"],
+  ["ORIGIN_URL", "http://[::2]:8788", "::2"],
+  ["ALLOW_INSECURE_ORIGIN", "yes", "yes"],
+  ["ALLOW_INSECURE_ORIGIN", "1", ""],
   ["PUBLIC_URL", "javascript:alert(1)", "alert"],
   ["PUBLIC_URL", "outpost.example.com", "outpost.example.com"],
   ["CORS_ORIGINS", "*", "*"],
@@ -139,6 +145,37 @@ describe("parseConfig: bad values", () => {
     envA.ORIGIN_URL = "broken";
     expect(getConfig(envA)).toBe(first);
     expect(getConfig({ ...envA }).ok).toBe(false);
+  });
+});
+
+describe("ORIGIN_URL over plain http", () => {
+  it.each(["http://127.0.0.1:8788", "http://127.1.2.3", "http://localhost:8788", "http://[::1]:8788", "https://origin.example.com"])(
+    "%s is accepted (loopback, or https)",
+    (url) => {
+      expect(parsed({ ORIGIN_URL: url }).originUrl.href).toBe(new URL(url).href);
+    },
+  );
+
+  it("to any other host is refused with a reason that names ALLOW_INSECURE_ORIGIN", () => {
+    const result = parseConfig({ ...GOOD, ORIGIN_URL: "http://origin.example.com" });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([{ setting: "ORIGIN_URL", reason: expect.stringMatching(/must use https:\/\/ .*ALLOW_INSECURE_ORIGIN=true/) }]);
+  });
+
+  it("is allowed with ALLOW_INSECURE_ORIGIN=true, and refused again with false", () => {
+    expect(parsed({ ORIGIN_URL: "http://origin.example.com", ALLOW_INSECURE_ORIGIN: "true" }).originUrl.host).toBe("origin.example.com");
+    expect(parseConfig({ ...GOOD, ORIGIN_URL: "http://origin.example.com", ALLOW_INSECURE_ORIGIN: "false" }).ok).toBe(false);
+  });
+
+  it("makes /ready name both settings, and proxied paths 503 without reaching the origin", async () => {
+    const fetchSpy = spyOrigin();
+    const overrides = { ORIGIN_URL: "http://origin.example.com" };
+    await expectError(await call("/api/echo/x", undefined, overrides), 503, "CONFIG_INVALID");
+    expect(fetchSpy).not.toHaveBeenCalled();
+    fetchSpy.mockRestore();
+    const ready = await (await call("/ready", undefined, overrides)).json<{ checks: { config: { problems: string[] } } }>();
+    expect(ready.checks.config.problems).toEqual([expect.stringMatching(/^ORIGIN_URL must use https:\/\/ .*ALLOW_INSECURE_ORIGIN=true allows plain http$/)]);
   });
 });
 

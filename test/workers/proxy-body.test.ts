@@ -104,7 +104,7 @@ describe("bodies without a declared length (chunked)", () => {
 describe("origin failures", () => {
   it.each([
     ["a closed port", "http://127.0.0.1:9", ["127.0.0.1", ":9"]],
-    ["an unresolvable host", "http://origin-box.internal.invalid:4567", ["origin-box", "internal.invalid", "4567"]],
+    ["an unresolvable host", "https://origin-box.internal.invalid:4567", ["origin-box", "internal.invalid", "4567"]],
   ])("%s → 502 ORIGIN_UNREACHABLE without the origin's host or port", async (_name, originUrl, secrets) => {
     const res = await call("/api/echo/x", { method: "POST", body: "hello" }, { ORIGIN_URL: originUrl });
     const body = await expectError(res, 502, "ORIGIN_UNREACHABLE");

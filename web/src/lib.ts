@@ -123,6 +123,7 @@ export type Route =
   | { page: "session"; id: string }
   | { page: "device" }
   | { page: "devices" }
+  | { page: "access" }
   | { page: "open" }
   | { page: "enroll" }
   | { page: "not-found" };
@@ -134,6 +135,7 @@ export function parseRoute(path: string): Route {
   const simple: Record<string, Route> = {
     "/device": { page: "device" },
     "/devices": { page: "devices" },
+    "/access": { page: "access" },
     "/open": { page: "open" },
     "/enroll": { page: "enroll" },
   };

@@ -2,6 +2,7 @@
 import { render } from "preact";
 import { auth, boot } from "./auth.ts";
 import { interceptLinks, location$, navigate, parseRoute, useStore } from "./lib.ts";
+import { AccessPage } from "./pages/access.tsx";
 import { DevicePage } from "./pages/device.tsx";
 import { DevicesPage } from "./pages/devices.tsx";
 import { Home } from "./pages/home.tsx";
@@ -41,6 +42,8 @@ function App() {
       return <DevicePage />;
     case "devices":
       return <DevicesPage />;
+    case "access":
+      return <AccessPage />;
     case "open":
       return <OpenPage />;
     case "enroll":

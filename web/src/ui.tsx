@@ -9,6 +9,7 @@ import type { SessionView } from "../../shared/api-types.ts";
 const NAV = [
   { href: "/", label: "Sessions" },
   { href: "/devices", label: "Devices" },
+  { href: "/access", label: "Access", ownerOnly: true },
   { href: "/open", label: "Laptop app" },
 ];
 
@@ -45,7 +46,7 @@ export function Frame(props: { title: string; children: ComponentChildren; wide?
       </header>
       {state.status === "signed-in" && (
         <nav class="tabs" aria-label="Main">
-          {NAV.map((item) => {
+          {NAV.filter((item) => !item.ownerOnly || state.user.role === "owner").map((item) => {
             const current = item.href === "/" ? path === "/" || path.startsWith("/sessions/") : path.startsWith(item.href);
             return (
               <a href={item.href} aria-current={current ? "page" : undefined}>

@@ -9,9 +9,10 @@ export interface GuardOptions {
   forbiddenMethods?: readonly string[];
 }
 
-// Encoded dot, slash, backslash, percent (double encoding) and control characters: each can turn
-// a path that looks safe at the edge into a different one at the origin.
-const ENCODED_DANGER = /%(?:2e|2f|5c|25|[01][0-9a-f]|7f)/i;
+// Encoded dot, slash, backslash, semicolon, percent (double encoding) and control characters: each can turn
+// a path that looks safe at the edge into a different one at the origin (";" starts path parameters to Tomcat-style
+// servers, so "/api/x%3B/../admin" can decode there to a path outside the prefix the edge checked).
+const ENCODED_DANGER = /%(?:2e|2f|5c|3b|25|[01][0-9a-f]|7f)/i;
 
 export function guard(options: GuardOptions = {}) {
   const forbidden = new Set((options.forbiddenMethods ?? ["TRACE", "TRACK", "CONNECT"]).map((m) => m.toUpperCase()));

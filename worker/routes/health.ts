@@ -32,7 +32,7 @@ health.get(PATHS.ready, async (c) => {
     checks.origin = { ok: false, problems: ["not checked: configuration is invalid"] };
   } else {
     checks.config = { ok: true };
-    checks.origin = await checkOrigin(result.config.originUrl, result.config.readyTimeoutMs);
+    checks.origin = await cachedOriginCheck(result.config.originUrl, result.config.readyTimeoutMs);
   }
   checks.auth = authCheck(c.env);
   checks.presence = presenceCheck(c.env);
@@ -47,6 +47,28 @@ function authCheck(env: Env): ReadyCheck {
   // Without an owner nobody could approve a login or manage devices: refuse everything rather than guess.
   if (!auth.auth.hasOwner) return { ok: false, problems: ["OWNER_EMAILS names no owner: every /api request is refused"] };
   return { ok: true };
+}
+
+/**
+ * /ready is public, so each call must not cost the origin a request: a passing check is reused for 5 s per isolate.
+ * A failing one only for 1 s, so a monitor sees the origin come back at once; still a flood of /ready while the origin
+ * is down or slow (each check then waits up to READY_TIMEOUT_MS) costs it at most one request a second per isolate.
+ * Results are kept, not the check in flight: workerd does not let one request wait on another's I/O.
+ */
+const ORIGIN_OK_TTL_MS = 5_000;
+const ORIGIN_FAILED_TTL_MS = 1_000;
+/** One origin per deployment; the bound is for test runs that point one isolate at many. */
+const MAX_CACHED_ORIGINS = 16;
+const originChecks = new Map<string, { check: ReadyCheck; until: number }>();
+
+async function cachedOriginCheck(originUrl: URL, timeoutMs: number): Promise<ReadyCheck> {
+  const key = `${originUrl.origin} ${timeoutMs}`;
+  const hit = originChecks.get(key);
+  if (hit && Date.now() < hit.until) return hit.check;
+  const check = await checkOrigin(originUrl, timeoutMs);
+  if (originChecks.size >= MAX_CACHED_ORIGINS) originChecks.clear();
+  originChecks.set(key, { check, until: Date.now() + (check.ok ? ORIGIN_OK_TTL_MS : ORIGIN_FAILED_TTL_MS) });
+  return check;
 }
 
 async function checkOrigin(originUrl: URL, timeoutMs: number): Promise<ReadyCheck> {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { importJWK, SignJWT, type JWK } from "jose";
 import WebSocket from "ws";
 import { startOrigin, type OriginOptions, type RunningOrigin } from "../../../origin/server.ts";
+import { originDiagnostics } from "../../support/origin-diagnostics.ts";
 import { TEST_SIGNING_KEY } from "../../support/identity.ts";
 import { publicJwk } from "../../support/spawn-origin.ts";
 
@@ -115,7 +116,7 @@ export function tempDir(prefix = "outpost-origin-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** The origin in this process, trusting the test key with the test stacks' issuer. */
+/** The origin in this process, trusting the test key with the test stacks' issuer, with the test-only diagnostic routes. */
 export function startTestOrigin(options: OriginOptions = {}): Promise<RunningOrigin> {
   return startOrigin({
     port: 0,
@@ -123,6 +124,7 @@ export function startTestOrigin(options: OriginOptions = {}): Promise<RunningOri
     jwks: { keys: [publicJwk(TEST_SIGNING_KEY)] },
     dataDir: ":memory:",
     log: () => {},
+    extensions: [originDiagnostics],
     ...options,
   });
 }
