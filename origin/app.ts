@@ -3,6 +3,7 @@ import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
 import type { IncomingMessage } from "node:http";
 import { errorBody, OutpostError } from "../shared/errors.ts";
+import { PRIVATE_NO_STORE } from "./http.ts";
 import { projects } from "./api/projects.ts";
 import { sessions } from "./api/sessions.ts";
 import { tasks } from "./api/tasks.ts";
@@ -42,6 +43,12 @@ export interface AppOptions {
 
 export function createOriginApp(options: AppOptions) {
   const app = new Hono<OriginEnv>();
+
+  // Every answer is for one user (or a live probe): shared caches, the tunnel zone's above all, must not keep it.
+  app.use("*", async (c, next) => {
+    await next();
+    if (!c.res.headers.has("cache-control") && !c.res.headers.has("expires")) c.res.headers.set("Cache-Control", PRIVATE_NO_STORE);
+  });
 
   app.get("/health", (c) => c.json({ status: "ok", service: "outpost-origin" }));
 

@@ -4,7 +4,7 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { ASSERTION_HEADER } from "../shared/assertion.ts";
 import { OutpostError } from "../shared/errors.ts";
-import { connectionListed, HOP_BY_HOP, headerSafe, rejectUpgrade, sendError } from "./http.ts";
+import { connectionListed, HOP_BY_HOP, headerSafe, PRIVATE_NO_STORE, rejectUpgrade, sendError } from "./http.ts";
 import type { OutpostIdentity } from "./verify.ts";
 
 const upstreamDown = () => new OutpostError("UPSTREAM_UNREACHABLE", "The app behind the origin is not reachable.");
@@ -17,18 +17,38 @@ export interface Forwarder {
   close(): void;
 }
 
+/** Lower case with "_" read as "-": CGI-style apps fold `X_Outpost_Role` and `X-Outpost-Role` into one variable. */
+const canonicalName = (name: string) => name.toLowerCase().replaceAll("_", "-");
+
+/** Client-controlled headers that steer a server (client address, path rewrites, method overrides): never passed on. */
+const NEVER_FORWARDED = new Set([
+  "forwarded",
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+]);
+
+/** Headers the edge (or this origin) sets: their "_" spellings would shadow the real ones at a CGI-style app. */
+const SHADOWABLE = new Set(["host", "x-request-id", "content-length", "content-type", "cookie", "authorization"]);
+
 /**
  * The headers the app receives: the client's, minus hop-by-hop ones and the assertion, plus the verified identity.
  * X-Outpost-* always comes from the origin, never from the request; Host names the app (dev servers check it).
  */
 function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity, upstreamHost: string, upgrade: boolean): string[] {
-  const listed = connectionListed(rawHeaders);
+  const listed = new Set([...connectionListed(rawHeaders)].map(canonicalName));
   const out: string[] = [];
   let forwardedHost = false;
   let originalHost = "";
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
+    const canonical = canonicalName(name);
     if (lower === "host") {
       originalHost = rawHeaders[i + 1]!;
       continue;
@@ -37,8 +57,9 @@ function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity, upstre
       out.push(name, rawHeaders[i + 1]!);
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || listed.has(lower) || lower === ASSERTION_HEADER || lower === "expect") continue;
-    if (lower.startsWith("x-outpost-")) continue;
+    if (HOP_BY_HOP.has(canonical) || listed.has(canonical) || canonical === ASSERTION_HEADER || canonical === "expect") continue;
+    if (canonical.startsWith("x-outpost-") || NEVER_FORWARDED.has(canonical)) continue;
+    if (name.includes("_") && (canonical.startsWith("x-forwarded-") || SHADOWABLE.has(canonical))) continue;
     if (lower === "x-forwarded-host") forwardedHost = true;
     out.push(name, rawHeaders[i + 1]!);
   }
@@ -49,15 +70,22 @@ function upstreamHeaders(rawHeaders: string[], identity: OutpostIdentity, upstre
   return out;
 }
 
-/** The app's response headers minus hop-by-hop ones, as a flat [name, value, …] list (repeats such as Set-Cookie kept). */
+/**
+ * The app's response headers minus hop-by-hop ones, as a flat [name, value, …] list (repeats such as Set-Cookie kept).
+ * An answer with no caching header of its own gets `Cache-Control: private, no-store`: it is one user's answer, and
+ * the tunnel's hostname sits in a Cloudflare zone whose cache would otherwise keep static-looking paths.
+ */
 function downstreamHeaders(rawHeaders: string[]): string[] {
   const listed = connectionListed(rawHeaders);
   const out: string[] = [];
+  let caching = false;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (lower === "cache-control" || lower === "expires") caching = true;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
+  if (!caching) out.push("Cache-Control", PRIVATE_NO_STORE);
   return out;
 }
 

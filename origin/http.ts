@@ -7,6 +7,9 @@ import { errorBody, type OutpostError } from "../shared/errors.ts";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** What answers without a caching header of their own get: they are for one user, never for a shared cache. */
+export const PRIVATE_NO_STORE = "private, no-store";
+
 /** The edge's X-Request-Id when it sent a sane one, else a fresh id. */
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers["x-request-id"];

@@ -123,6 +123,14 @@ export interface ScopedAccess {
   expires_in: number;
 }
 
+/**
+ * What a page opened with scoped access may do, as sandbox tokens: the web app's frame attribute and the edge's CSP
+ * `sandbox` on every response the scoped cookie opens. No `allow-same-origin`: the page runs in an opaque origin, so
+ * it cannot reach the web app, its storage or `/auth/*`; `allow-same-site-none-cookies` lets its requests carry the
+ * scoped cookie (SameSite=None) while the top-level page is the web app's.
+ */
+export const SCOPED_SANDBOX = "allow-scripts allow-forms allow-same-site-none-cookies";
+
 /** POST /api/enroll-links (owners): a single-use sign-in link for one email. */
 export interface EnrollLink {
   url: string;

@@ -95,6 +95,8 @@ export class Outbox {
         headers: { "content-type": "application/json", [ASSERTION_HEADER]: token },
         body,
         signal: AbortSignal.timeout(Math.min(config.config.originTimeoutMs, DELIVERY_TIMEOUT_MS)),
+        // Never through the tunnel zone's cache (see worker/proxy/index.ts).
+        cache: "no-store",
       });
       await res.body?.cancel();
       return { ok: res.ok, detail: `origin answered ${res.status}` };
@@ -111,6 +113,7 @@ export async function probeOrigin(env: Env): Promise<boolean | null> {
   try {
     const res = await fetch(new URL(PATHS.health, config.config.originUrl), {
       signal: AbortSignal.timeout(config.config.readyTimeoutMs),
+      cache: "no-store",
     });
     await res.body?.cancel();
     return res.ok;

@@ -1,5 +1,5 @@
 // The Worker's origin and proxy settings, declared once, and the typed Config parsed from them.
-import { isPlainHttpToNetwork, plainHttpReason } from "./plain-http.ts";
+import { isLoopbackHost, isPlainHttpToNetwork, plainHttpReason } from "./plain-http.ts";
 import { httpUrl, int, oneOf, origins, pathPrefixes, perEnv, setting, SettingsReader, type ConfigProblem, type SettingGroup } from "./types.ts";
 
 /** Where `npm start` runs the Worker and the origin on this machine. */
@@ -49,7 +49,7 @@ const CORS_ORIGINS = setting({
   default: "",
   requiredWhen: "Only when another site (not `PUBLIC_URL`) calls this gateway from a browser.",
   description: "Extra browser origins allowed by CORS (with credentials) and for WebSocket upgrades on proxied paths.",
-  details: `Always allowed, whatever this says: \`PUBLIC_URL\`'s origin and the local development origins ${DEV_ORIGINS.map((o) => `\`${o}\``).join(", ")} (also in production: they name pages served from the user's own machine).`,
+  details: `Always allowed, whatever this says: \`PUBLIC_URL\`'s origin. The local development origins ${DEV_ORIGINS.map((o) => `\`${o}\``).join(", ")} are allowed too, but only while \`PUBLIC_URL\` is itself local (\`localhost\`, \`127.0.0.1\` or \`[::1]\`): a deployment never trusts pages served from whatever machine a visitor runs, which any program on it could serve.`,
 });
 
 const MAX_BODY_BYTES = setting({
@@ -71,6 +71,18 @@ const PROXY_PATHS = setting({
     "A path reaches the Worker at all only if it is listed in `run_worker_first` under `[assets]` in `wrangler.toml`; any other path is answered from the static assets (unknown paths get the web app's `index.html`). Add a new prefix in both places.",
 });
 
+const VIEWER_WEBSOCKET_PATHS = setting({
+  name: "VIEWER_WEBSOCKET_PATHS",
+  type: pathPrefixes,
+  default: "",
+  defaultText: "none: viewers open no WebSocket to the origin",
+  requiredWhen: "Only when viewers should see a live stream from your app (e.g. `/api/ws/events`).",
+  description:
+    "Proxied WebSocket paths that viewers may open, read-only: the edge relays what the origin sends and drops every message the viewer sends. On any other proxied path a viewer's upgrade is refused with 403 `FORBIDDEN` (a WebSocket upgrade is a GET, but what it carries afterwards can be anything).",
+  details:
+    "Same syntax as `PROXY_PATHS`. Members and owners are not affected. A socket opened by a member or owner who is later demoted to viewer is closed at the next check (every 30 s), like a revoked device's.",
+});
+
 const ORIGIN_TIMEOUT_MS = setting({
   name: "ORIGIN_TIMEOUT_MS",
   type: int(100, 100_000),
@@ -89,7 +101,17 @@ const READY_TIMEOUT_MS = setting({
 export const PROXY_GROUP: SettingGroup = {
   title: "Origin and proxy",
   intro: "Where the Worker finds the origin, what it forwards there, and how long it waits.",
-  settings: [ORIGIN_URL, ALLOW_INSECURE_ORIGIN, PUBLIC_URL, CORS_ORIGINS, MAX_BODY_BYTES, PROXY_PATHS, ORIGIN_TIMEOUT_MS, READY_TIMEOUT_MS],
+  settings: [
+    ORIGIN_URL,
+    ALLOW_INSECURE_ORIGIN,
+    PUBLIC_URL,
+    CORS_ORIGINS,
+    MAX_BODY_BYTES,
+    PROXY_PATHS,
+    VIEWER_WEBSOCKET_PATHS,
+    ORIGIN_TIMEOUT_MS,
+    READY_TIMEOUT_MS,
+  ],
 };
 
 export interface Config {
@@ -100,6 +122,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Path prefixes proxied to the origin ("/api/*" becomes "/api/" and "/api"). */
   proxyPaths: readonly string[];
+  /** Proxied WebSocket paths viewers may open read-only (same matching as proxyPaths). */
+  viewerWebSocketPaths: readonly string[];
   originTimeoutMs: number;
   readyTimeoutMs: number;
 }
@@ -115,24 +139,36 @@ export function parseConfig(env: object): ConfigResult {
     settings.problem(ORIGIN_URL.name, plainHttpReason(`${ALLOW_INSECURE_ORIGIN.name}=true`));
   }
   const publicUrl = settings.read(PUBLIC_URL);
-  const corsOrigins = new Set(DEV_ORIGINS);
+  // A page on the visitor's own machine is ours only when the deployment itself is local.
+  const corsOrigins = new Set(publicUrl && isLoopbackHost(publicUrl.hostname) ? DEV_ORIGINS : []);
   if (publicUrl) corsOrigins.add(publicUrl.origin);
   for (const origin of settings.read(CORS_ORIGINS)) corsOrigins.add(origin);
   const proxyPaths = settings.read(PROXY_PATHS);
+  const viewerWebSocketPaths = settings.read(VIEWER_WEBSOCKET_PATHS);
   const maxBodyBytes = settings.read(MAX_BODY_BYTES);
   const originTimeoutMs = settings.read(ORIGIN_TIMEOUT_MS);
   const readyTimeoutMs = settings.read(READY_TIMEOUT_MS);
   if (settings.problems.length > 0 || !originUrl) return { ok: false, problems: settings.problems };
   return {
     ok: true,
-    config: { originUrl, publicUrl, corsOrigins, maxBodyBytes, proxyPaths, originTimeoutMs, readyTimeoutMs },
+    config: { originUrl, publicUrl, corsOrigins, maxBodyBytes, proxyPaths, viewerWebSocketPaths, originTimeoutMs, readyTimeoutMs },
   };
 }
 
 /** The config for this env object, parsed on first use and then reused for the isolate's life. */
 export const getConfig: (env: object) => ConfigResult = perEnv(parseConfig);
 
+/** Whether a path falls under one of these prefixes ("/api/" also matches "/api"; an entry without "/" at the end, that one path). */
+function underPrefix(prefixes: readonly string[], path: string): boolean {
+  return prefixes.some((p) => (p.endsWith("/") ? path.startsWith(p) || path === p.slice(0, -1) : path === p));
+}
+
 /** Whether a request path falls under one of the proxied prefixes. */
 export function isProxyPath(config: Config, path: string): boolean {
-  return config.proxyPaths.some((p) => (p.endsWith("/") ? path.startsWith(p) || path === p.slice(0, -1) : path === p));
+  return underPrefix(config.proxyPaths, path);
+}
+
+/** Whether a viewer may open a (read-only) WebSocket on this proxied path. */
+export function isViewerWebSocketPath(config: Config, path: string): boolean {
+  return underPrefix(config.viewerWebSocketPaths, path);
 }

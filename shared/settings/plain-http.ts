@@ -4,7 +4,7 @@
  * Loopback: `localhost`, 127.0.0.0/8 and [::1], as URL.hostname spells them (the URL parser has already turned
  * `127.1` or `0x7f.0.0.1` into `127.0.0.1`, and lower-cased names).
  */
-function isLoopbackHost(hostname: string): boolean {
+export function isLoopbackHost(hostname: string): boolean {
   return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 

@@ -43,6 +43,9 @@ describe("documents", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("referrer-policy")).toBe("same-origin");
+    // No other site may frame the web app (clickjacking an approval, say).
+    expect(res.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
     expect(await res.text()).toBe(indexHtml);
   });
 });

@@ -11,6 +11,7 @@ const GOOD = {
   CORS_ORIGINS: "",
   MAX_BODY_BYTES: "",
   PROXY_PATHS: "",
+  VIEWER_WEBSOCKET_PATHS: "",
   ORIGIN_TIMEOUT_MS: "",
   READY_TIMEOUT_MS: "",
 };
@@ -26,7 +27,9 @@ describe("parseConfig: good values", () => {
     const config = parsed();
     expect(config.originUrl.href).toBe("http://127.0.0.1:9/");
     expect(config.publicUrl).toBeNull();
-    expect([...config.corsOrigins].sort()).toEqual([...DEV_ORIGINS].sort());
+    // No PUBLIC_URL, so nothing says the deployment is local: no development origin either.
+    expect([...config.corsOrigins]).toEqual([]);
+    expect(config.viewerWebSocketPaths).toEqual([]);
     expect(config.maxBodyBytes).toBe(10 * 1024 * 1024);
     expect(config.originTimeoutMs).toBe(30_000);
     expect(config.readyTimeoutMs).toBe(2_000);
@@ -52,7 +55,21 @@ describe("parseConfig: good values", () => {
       expect(config.corsOrigins.has(o), o).toBe(true);
     }
     expect(config.corsOrigins.has("https://gw.example.com/app/")).toBe(false);
-    expect(config.corsOrigins.size).toBe(DEV_ORIGINS.length + 4);
+    expect(config.corsOrigins.size).toBe(4);
+  });
+
+  it("adds the local development origins only when PUBLIC_URL is itself local", () => {
+    for (const local of ["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"]) {
+      const config = parsed({ PUBLIC_URL: local });
+      expect([...config.corsOrigins].sort(), local).toEqual([...new Set([...DEV_ORIGINS, new URL(local).origin])].sort());
+    }
+    for (const remote of ["https://gw.example.com", "http://localhost.example.com", "http://127.0.0.1.example.com"]) {
+      expect([...parsed({ PUBLIC_URL: remote }).corsOrigins], remote).toEqual([new URL(remote).origin]);
+    }
+  });
+
+  it("reads VIEWER_WEBSOCKET_PATHS like PROXY_PATHS", () => {
+    expect(parsed({ VIEWER_WEBSOCKET_PATHS: "/api/ws/events, /live/*" }).viewerWebSocketPaths).toEqual(["/api/ws/events", "/live/"]);
   });
 
   it("accepts integers at both ends of each range, trimming whitespace", () => {
@@ -121,6 +138,9 @@ const BAD: [keyof typeof GOOD, string, string][] = [
   ["PROXY_PATHS", "/api//x/*", "/api//x"],
   ["PROXY_PATHS", "/api/../admin/*", "admin"],
   ["PROXY_PATHS", "/api/*,/a b/*", "/a b"],
+  ["VIEWER_WEBSOCKET_PATHS", "ws/*", ""],
+  ["VIEWER_WEBSOCKET_PATHS", "/api/../ws/*", "../ws"],
+  ["VIEWER_WEBSOCKET_PATHS", "*", "*"],
 ];
 
 describe("parseConfig: bad values", () => {

@@ -1,18 +1,19 @@
 // CORS against the exact allowlist, preflights answered at the edge, and the Origin check on WebSocket upgrades.
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DEV_ORIGINS } from "../../shared/settings/index.ts";
+import { mint } from "./auth/helpers.ts";
 import { call, expectError, live, sentToOrigin, spyOrigin } from "./helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
 
 const ALLOWED = [
-  "http://localhost:5173",
-  "http://localhost:8787",
-  "http://127.0.0.1:8787",
   "https://outpost.example.com", // PUBLIC_URL
   "https://extra.example.com", // CORS_ORIGINS
 ];
 
 const DISALLOWED = [
+  // The local development origins: PUBLIC_URL is not local here (see "local development origins" below).
+  ...DEV_ORIGINS,
   "https://evil.example",
   "https://outpost.example.com.evil.com",
   "https://evil-outpost.example.com",
@@ -159,5 +160,43 @@ describe("WebSocket upgrades", () => {
     const sent = sentToOrigin(fetchSpy);
     expect(sent.headers.get("upgrade")).toBe("websocket");
     expect(sent.url).toMatch(/\/socket\.io\/\?EIO=4$/);
+  });
+});
+
+describe("local development origins", () => {
+  const LOCAL_PUBLIC_URLS = ["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787", "http://127.0.0.2:9000"];
+  const upgrade = (origin: string, token?: string): RequestInit => ({
+    headers: { upgrade: "websocket", origin, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+
+  it.each(LOCAL_PUBLIC_URLS)("are allowed by CORS and for WebSockets while PUBLIC_URL is %s", async (publicUrl) => {
+    for (const origin of DEV_ORIGINS) {
+      const res = await call("/health", { headers: { origin } }, { PUBLIC_URL: publicUrl });
+      expect(res.headers.get("access-control-allow-origin"), origin).toBe(origin);
+      const pre = await call("/api/x", preflight(origin), { PUBLIC_URL: publicUrl });
+      expect(pre.headers.get("access-control-allow-origin"), origin).toBe(origin);
+    }
+    const fetchSpy = spyOrigin().mockResolvedValue(new Response("no upgrade here", { status: 426 }));
+    // PUBLIC_URL is the issuer: a token for this deployment.
+    const token = await mint({ iss: new URL(publicUrl).origin });
+    expect((await call("/socket.io/?EIO=4", upgrade(DEV_ORIGINS[0]!, token), { PUBLIC_URL: publicUrl })).status).toBe(426);
+    expect(fetchSpy).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([
+    "https://outpost.example.com",
+    "http://localhost.evil.example",
+    "http://127.0.0.1.nip.io:8787",
+    "http://0.0.0.0:8787",
+    "https://localhost-gw.example.com",
+    "",
+  ])("are refused by CORS and for WebSockets while PUBLIC_URL is %j", async (publicUrl) => {
+    const fetchSpy = spyOrigin();
+    for (const origin of DEV_ORIGINS) {
+      const res = await call("/health", { headers: { origin } }, { PUBLIC_URL: publicUrl });
+      expect(res.headers.get("access-control-allow-origin"), origin).toBeNull();
+      await expectError(await call("/api/ws/echo", upgrade(origin), { PUBLIC_URL: publicUrl }), 403, "FORBIDDEN_ORIGIN");
+    }
+    expect(fetchSpy).not.toHaveBeenCalled();
   });
 });

@@ -52,7 +52,7 @@ describe("the access list API", () => {
 
 describe("signing out with the refresh cookie", () => {
   it("needs the web app's Origin; a token in the body does not", async () => {
-    const cookie = { cookie: "outpost_refresh=opr_unknown" };
+    const cookie = { cookie: "__Host-outpost_refresh=opr_unknown" };
     await expectError(await call("/auth/logout", { method: "POST", headers: cookie }, {}, { anonymous: true }), 403, "FORBIDDEN_ORIGIN");
     const withOrigin = await call("/auth/logout", { method: "POST", headers: { ...cookie, origin: "https://outpost.example.com" } }, {}, { anonymous: true });
     expect(withOrigin.status).toBe(200);

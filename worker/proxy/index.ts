@@ -76,6 +76,9 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
       body,
       redirect: "manual",
       signal: abort.signal,
+      // ORIGIN_URL is a hostname in a Cloudflare zone: without this its cache could keep one user's response (any
+      // static-looking path) and hand it to the next caller, signed in or not.
+      cache: "no-store",
     });
   } catch (err) {
     if (exceeded()) throw tooLarge(config);

@@ -4,9 +4,11 @@ import { SESSION_ENDED } from "../../shared/api-types.ts";
 export interface RelayOptions {
   /** When the credential behind the socket expires, in ms since the epoch. */
   expiresAtMs: number;
-  /** Periodic check that the credential still stands (device not revoked); false closes the socket. */
-  stillValid?: () => Promise<boolean>;
+  /** Periodic check that the credential still stands (device not revoked, role kept): true, or why the socket ends. */
+  stillValid?: () => Promise<true | string>;
   checkEveryMs?: number;
+  /** Relay only what the origin sends: every data frame from the client is dropped (a viewer's socket). */
+  readOnly?: boolean;
 }
 
 export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, options: RelayOptions): Response {
@@ -35,6 +37,7 @@ export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, 
   };
 
   edge.addEventListener("message", (e) => {
+    if (options.readOnly) return;
     try {
       upstream.send(e.data);
     } catch {
@@ -63,7 +66,9 @@ export function relayWebSocket(upstream: WebSocket, upstreamResponse: Response, 
       timers.push(
         setTimeout(async () => {
           if (closed) return;
-          if (!(await check().catch(() => true))) closeBoth(SESSION_ENDED, "session revoked");
+          // A failed check (the account object briefly unreachable) keeps the socket until the next one.
+          const verdict = await check().catch(() => true as const);
+          if (verdict !== true) closeBoth(SESSION_ENDED, verdict);
           else tick();
         }, every),
       );

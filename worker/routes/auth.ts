@@ -16,7 +16,9 @@ import { HOSTNAME_MAX } from "../../shared/limits.ts";
 import type { Grant, LookupResult } from "../../durable-objects/account/index.ts";
 import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
 
-const REFRESH_COOKIE = "outpost_refresh";
+// __Host-: Secure, Path=/ and no Domain, so no sibling host of the zone can plant or shadow it (cookie tossing).
+const REFRESH_COOKIE = "__Host-outpost_refresh";
+const CLEAR_REFRESH = { path: "/", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" } as const;
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 const SMALL_BODY = 4096;
 
@@ -184,7 +186,7 @@ authRoutes.post("/logout", async (c) => {
   const token = fromBody || getCookie(c, REFRESH_COOKIE) || "";
   if (!token) throw new OutpostError("BAD_REQUEST", '"refresh_token" is required.');
   const revoked = await accountStub(c.env).revokeByRefresh(token);
-  setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
+  setCookie(c, REFRESH_COOKIE, "", CLEAR_REFRESH);
   return c.json({ revoked });
 });
 
@@ -226,18 +228,19 @@ authRoutes.post("/refresh", async (c) => {
   if (!token) throw new OutpostError("AUTH_REQUIRED", "Sign in to continue.");
   const result = await accountStub(c.env).refresh(token);
   if (!result.ok) {
-    setCookie(c, REFRESH_COOKIE, "", { path: "/auth", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" });
+    setCookie(c, REFRESH_COOKIE, "", CLEAR_REFRESH);
     throw invalidToken(`refresh ${result.reason}`);
   }
   return browserSession(c, auth, result.grant);
 });
 
-/** Browsers keep the refresh token only in an HttpOnly cookie scoped to /auth; the access token stays in memory. */
+/** Browsers keep the refresh token only in an HttpOnly cookie; the access token stays in memory. */
 async function browserSession(c: Context<AppEnv>, auth: AuthConfig, grant: Grant) {
   const granted = await grantedRoles(c.env);
   const tokens = await issueTokens(auth, granted, grant);
+  // Path=/ as __Host- requires; the edge never forwards it (worker/proxy/headers.ts) and proxied pages run sandboxed.
   setCookie(c, REFRESH_COOKIE, tokens.refresh_token, {
-    path: "/auth",
+    path: "/",
     httpOnly: true,
     secure: true,
     sameSite: "Strict",

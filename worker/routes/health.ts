@@ -74,7 +74,8 @@ async function cachedOriginCheck(originUrl: URL, timeoutMs: number): Promise<Rea
 async function checkOrigin(originUrl: URL, timeoutMs: number): Promise<ReadyCheck> {
   const started = performance.now();
   try {
-    const res = await fetch(new URL("/health", originUrl), { signal: AbortSignal.timeout(timeoutMs) });
+    // no-store: a cached /health would report an origin that has gone away as ready.
+    const res = await fetch(new URL("/health", originUrl), { signal: AbortSignal.timeout(timeoutMs), cache: "no-store" });
     await res.body?.cancel();
     const latencyMs = Math.round(performance.now() - started);
     return res.ok ? { ok: true, latencyMs } : { ok: false, problems: [`origin answered ${res.status}`], latencyMs };

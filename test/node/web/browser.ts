@@ -41,13 +41,14 @@ async function freePort(): Promise<number> {
  * The stack with PUBLIC_URL set to the edge's real address, so the browser's Origin is the issuer's (refresh, device
  * approval and the presence WebSocket all check it) and enrollment links and the CLI's verification URL point here.
  */
-export async function startWebStack(vars: Record<string, string> = {}): Promise<Stack> {
+export async function startWebStack(vars: Record<string, string> = {}, originArgs: string[] = []): Promise<Stack> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
     try {
       return await startStack({
         port,
+        originArgs,
         vars: { PUBLIC_URL: publicUrl, HEARTBEAT_TTL_SECONDS: String(TTL_SECONDS), HEARTBEAT_INTERVAL_SECONDS: "1", ...vars },
       });
     } catch (err) {

@@ -32,10 +32,10 @@ async function linkToken(email: string, options: { ttlSeconds?: number; key?: Re
 const enroll = (token: string, headers: Record<string, string> = {}) =>
   call("/auth/enroll", { method: "POST", headers: { authorization: `Bearer ${token}`, ...headers } });
 const refreshCookie = (cookie: string | null, headers: Record<string, string> = ALLOWED_ORIGIN) =>
-  call("/auth/refresh", { method: "POST", headers: { ...(cookie ? { cookie: `outpost_refresh=${cookie}` } : {}), ...headers } });
+  call("/auth/refresh", { method: "POST", headers: { ...(cookie ? { cookie: `__Host-outpost_refresh=${cookie}` } : {}), ...headers } });
 
 describe("POST /auth/enroll", () => {
-  it("turns a valid link into a browser session: access token plus an HttpOnly refresh cookie on /auth", async () => {
+  it("turns a valid link into a browser session: access token plus an HttpOnly __Host- refresh cookie", async () => {
     const res = await enroll(await linkToken("Member@Example.com"), { "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X)" });
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
@@ -44,8 +44,10 @@ describe("POST /auth/enroll", () => {
     expect(body).not.toHaveProperty("refresh_token");
     expect(body.expires_in).toBeGreaterThan(890);
     const setCookie = res.headers.get("set-cookie")!;
-    expect(setCookie).toMatch(/^outpost_refresh=opr_[\w-]+;/);
-    expect(setCookie).toMatch(/; Path=\/auth(;|$)/);
+    // __Host-: Secure, Path=/ and no Domain, so no other host of the zone can plant or shadow it.
+    expect(setCookie).toMatch(/^__Host-outpost_refresh=opr_[\w-]+;/);
+    expect(setCookie).toMatch(/; Path=\/(;|$)/);
+    expect(setCookie).not.toMatch(/; Domain=/i);
     expect(setCookie).toMatch(/; HttpOnly/);
     expect(setCookie).toMatch(/; Secure/);
     expect(setCookie).toMatch(/; SameSite=Strict/);
@@ -103,7 +105,10 @@ describe("POST /auth/enroll", () => {
 describe("POST /auth/refresh (browser)", () => {
   async function session() {
     const res = await enroll(await linkToken("owner@example.com"));
-    return { body: await res.json<{ access_token: string; device_id: string }>(), cookie: cookieValue(res.headers.get("set-cookie"), "outpost_refresh")! };
+    return {
+      body: await res.json<{ access_token: string; device_id: string }>(),
+      cookie: cookieValue(res.headers.get("set-cookie"), "__Host-outpost_refresh")!,
+    };
   }
 
   it("trades the cookie for a new access token and a rotated cookie", async () => {
@@ -114,10 +119,10 @@ describe("POST /auth/refresh (browser)", () => {
     expect(next.device_id).toBe(body.device_id);
     expect(next.role).toBe("owner");
     expect(next).not.toHaveProperty("refresh_token");
-    const rotated = cookieValue(res.headers.get("set-cookie"), "outpost_refresh")!;
+    const rotated = cookieValue(res.headers.get("set-cookie"), "__Host-outpost_refresh")!;
     expect(rotated).toMatch(/^opr_/);
     expect(rotated).not.toBe(cookie);
-    expect(res.headers.get("set-cookie")).toMatch(/; Path=\/auth(;|$)/);
+    expect(res.headers.get("set-cookie")).toMatch(/^__Host-outpost_refresh=opr_[\w-]+;.*; Path=\/(;|$)/);
     expect((await refreshCookie(rotated)).status).toBe(200);
   });
 
@@ -132,12 +137,12 @@ describe("POST /auth/refresh (browser)", () => {
     await expectError(await refreshCookie(null), 401, "AUTH_REQUIRED");
     const res = await refreshCookie("opr_unknown");
     await expectInvalid(res);
-    expect(res.headers.get("set-cookie")).toMatch(/^outpost_refresh=;.*Max-Age=0/);
+    expect(res.headers.get("set-cookie")).toMatch(/^__Host-outpost_refresh=;.*Max-Age=0.*; Path=\/(;|$)/);
   });
 
   it("revokes the browser device when an old cookie is replayed", async () => {
     const { body, cookie } = await session();
-    const rotated = cookieValue((await refreshCookie(cookie)).headers.get("set-cookie"), "outpost_refresh")!;
+    const rotated = cookieValue((await refreshCookie(cookie)).headers.get("set-cookie"), "__Host-outpost_refresh")!;
     await expectInvalid(await refreshCookie(cookie));
     await expectInvalid(await refreshCookie(rotated));
     await expectInvalid(await call("/auth/me", bearer(body.access_token)), body.access_token);

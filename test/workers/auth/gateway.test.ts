@@ -1,6 +1,7 @@
 // The authenticated gateway on proxied paths: who gets through, and the signed assertion the origin gets instead of credentials.
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import { SCOPED_SANDBOX } from "../../../shared/identity.ts";
 import {
   ALLOWED_ORIGIN,
   bearer,
@@ -150,6 +151,73 @@ describe("scoped cookies on proxied paths", () => {
     }
     expect(logOf(await gw("/api/echo/docx", { headers: cookie })).detail).toBe("scoped cookie outside its prefix");
     await expectInvalid(await gw("/api/echo/doc/x", bearer(value)), value);
+  });
+});
+
+describe("requests a scoped cookie opens", () => {
+  async function scopedCookie(prefix: string): Promise<string> {
+    const res = await call("/auth/scoped", jsonInit({ prefix, ttl_seconds: 120 }, { authorization: `Bearer ${await tokenFor("member")}` }));
+    const code = new URL((await res.json<{ url: string }>()).url).hash.slice("#code=".length);
+    return cookieValue((await call("/auth/scoped/redeem", jsonInit({ code }, ALLOWED_ORIGIN))).headers.get("set-cookie"), "outpost_scoped")!;
+  }
+
+  it("are refused when two scoped cookies arrive (a planted one), in one Cookie header or two: never first-wins", async () => {
+    const value = await scopedCookie("/api/echo/dup");
+    const spy = vi.spyOn(globalThis, "fetch");
+    for (const cookie of [`outpost_scoped=${value}; outpost_scoped=${value}`, `outpost_scoped=planted.jwt.x; theme=dark; outpost_scoped=${value}`]) {
+      const res = await gw("/api/echo/dup/x", { headers: { cookie } });
+      expect(logOf(res).detail).toBe("duplicate scoped cookies");
+      await expectInvalid(res);
+    }
+    const headers = new Headers();
+    headers.append("cookie", `outpost_scoped=${value}`);
+    headers.append("cookie", "outpost_scoped=planted.jwt.x");
+    await expectInvalid(await gw("/api/echo/dup/x", { headers }));
+    expect(spy).not.toHaveBeenCalled();
+    expect((await gw("/api/echo/dup/x", { headers: { cookie: `theme=dark; outpost_scoped=${value}` } })).status).toBe(200);
+  });
+
+  it("are refused from a foreign Origin; the sandboxed page's own (Origin: null or none) and ours pass", async () => {
+    const value = await scopedCookie("/api/echo/orig");
+    const post = (origin?: string) =>
+      gw("/api/echo/orig/save", { method: "POST", body: "x", headers: { cookie: `outpost_scoped=${value}`, ...(origin ? { origin } : {}) } });
+    for (const origin of ["https://evil.example.com", "https://sub.outpost.example.com", "http://localhost:5173"]) {
+      await expectError(await post(origin), 403, "FORBIDDEN_ORIGIN");
+    }
+    for (const origin of [undefined, "null", "https://outpost.example.com"]) expect((await post(origin)).status, String(origin)).toBe(200);
+  });
+
+  it("are refused on another site's top-level navigation, not on the frame's own requests", async () => {
+    const value = await scopedCookie("/api/echo/nav");
+    const open = (dest: string, site: string, method = "GET") =>
+      gw("/api/echo/nav/page", {
+        method,
+        headers: { cookie: `outpost_scoped=${value}`, "sec-fetch-dest": dest, "sec-fetch-site": site, "sec-fetch-mode": "navigate" },
+      });
+    for (const site of ["cross-site", "same-site"]) {
+      await expectError(await open("document", site), 403, "FORBIDDEN_ORIGIN");
+      await expectError(await open("document", site, "POST"), 403, "FORBIDDEN_ORIGIN");
+    }
+    // The web app's frame, a new tab it opened, a typed URL; and the sandboxed page's requests, all cross-site.
+    for (const [dest, site] of [
+      ["iframe", "same-origin"],
+      ["document", "same-origin"],
+      ["document", "none"],
+      ["iframe", "cross-site"],
+      ["script", "cross-site"],
+    ]) {
+      expect((await open(dest!, site!)).status, `${dest} ${site}`).toBe(200);
+    }
+  });
+
+  it("answer sandboxed, framable only by the web app; bearer-token answers are left as they are", async () => {
+    const value = await scopedCookie("/api/echo/sbx");
+    const res = await gw("/api/echo/sbx/page", { headers: { cookie: `outpost_scoped=${value}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toBe(`sandbox ${SCOPED_SANDBOX}; frame-ancestors 'self'`);
+    const bearerRes = await gw("/api/echo/sbx/page", bearer(await tokenFor("member")));
+    expect(bearerRes.status).toBe(200);
+    expect(bearerRes.headers.get("content-security-policy")).toBeNull();
   });
 });
 

@@ -96,7 +96,7 @@ describe("POST /auth/logout", () => {
     const res = await call("/auth/logout", formInit({ refresh_token: tokens.refresh_token }));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ revoked: true });
-    expect(res.headers.get("set-cookie")).toMatch(/outpost_refresh=;.*Max-Age=0/);
+    expect(res.headers.get("set-cookie")).toMatch(/__Host-outpost_refresh=;.*Max-Age=0/);
     await expectError(await refresh(tokens.refresh_token), 400, "invalid_grant");
     await expectInvalid(await me(tokens.access_token), tokens.access_token);
     const [device] = await sql<{ revoked_at: number | null; revoked_reason: string }>(

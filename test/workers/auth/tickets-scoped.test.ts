@@ -102,6 +102,9 @@ describe("POST /auth/scoped", () => {
     ["ttl as a string", { prefix: "/api/x/", ttl_seconds: "300" }],
     ["ttl not an integer", { prefix: "/api/x/", ttl_seconds: 300.5 }],
     ["ttl negative", { prefix: "/api/x/", ttl_seconds: -1 }],
+    ["all of /api/", { prefix: "/api/" }],
+    ["all of /api", { prefix: "/api" }],
+    ["all of /socket.io/", { prefix: "/socket.io/" }],
   ])("refuses a prefix or ttl %s with 400", async (_label, body) => {
     await expectError(await scoped(body), 400, "BAD_REQUEST");
   });
@@ -111,13 +114,30 @@ describe("POST /auth/scoped", () => {
   });
 });
 
+describe("GET /auth/scoped/open", () => {
+  it("is a top-level page only: nothing may frame it, and it runs only its own script", async () => {
+    const res = await call("/auth/scoped/open");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/script-src 'nonce-[^']+'/);
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    await res.body?.cancel();
+  });
+});
+
 describe("POST /auth/scoped/redeem", () => {
   const codeOf = async (prefix = "/api/editor/", ttl = 300) => {
     const { url } = await (await scoped({ prefix, ttl_seconds: ttl })).json<{ url: string }>();
     return new URL(url).hash.slice("#code=".length);
   };
 
-  it("sets an HttpOnly, Secure, SameSite=Strict cookie scoped to the prefix, once", async () => {
+  // SameSite=None: the page runs in a sandboxed frame (an opaque origin), whose every request is cross-site; the gateway
+  // refuses the cross-site requests a browser marks (gateway.test.ts), and the cookie never opens anything but the prefix.
+  it("sets an HttpOnly, Secure, SameSite=None cookie scoped to the prefix, once", async () => {
     const code = await codeOf("/api/editor/", 300);
     const res = await redeem(code);
     expect(res.status).toBe(200);
@@ -127,7 +147,8 @@ describe("POST /auth/scoped/redeem", () => {
     expect(setCookie).toMatch(/; Path=\/api\/editor(;|$)/);
     expect(setCookie).toMatch(/; HttpOnly/);
     expect(setCookie).toMatch(/; Secure/);
-    expect(setCookie).toMatch(/; SameSite=Strict/);
+    expect(setCookie).toMatch(/; SameSite=None/);
+    expect(setCookie).not.toMatch(/; Domain=/i);
     const maxAge = Number(/Max-Age=(\d+)/.exec(setCookie)?.[1]);
     expect(maxAge).toBeGreaterThan(290);
     expect(maxAge).toBeLessThanOrEqual(300);
@@ -148,7 +169,10 @@ describe("POST /auth/scoped/redeem", () => {
   it("needs an Origin of ours, and a refused attempt does not burn the code", async () => {
     const code = await codeOf();
     await expectError(await redeem(code, {}), 403, "FORBIDDEN_ORIGIN");
-    await expectError(await redeem(code, { origin: "https://evil.example.com" }), 403, "FORBIDDEN_ORIGIN");
+    // "null": a sandboxed page (the framed laptop app itself) cannot trade codes; nor can a dev origin while PUBLIC_URL is public.
+    for (const origin of ["https://evil.example.com", "null", "http://localhost:5173", "https://sub.outpost.example.com"]) {
+      await expectError(await redeem(code, { origin }), 403, "FORBIDDEN_ORIGIN");
+    }
     expect((await redeem(code)).status).toBe(200);
   });
 

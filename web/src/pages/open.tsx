@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { api, errorMessage } from "../api.ts";
 import { duration, hashParam, location$, navigate, useNow, useStore } from "../lib.ts";
 import { Frame, Notice } from "../ui.tsx";
-import type { ScopedAccess } from "../../../shared/identity.ts";
+import { SCOPED_SANDBOX, type ScopedAccess } from "../../../shared/identity.ts";
 import { PATHS } from "../../../shared/paths.ts";
 
 const TTLS = [
@@ -12,9 +12,32 @@ const TTLS = [
 ];
 
 interface Opened {
-  url: string;
   prefix: string;
   until: number;
+}
+
+/**
+ * Trades the one-time code for the scoped cookie from this page (same origin, first party), so the sandboxed frame
+ * then only has to load the prefix: from inside the sandbox the page has an opaque origin and could not redeem it.
+ */
+async function redeem(link: string): Promise<void> {
+  const code = hashParam(new URL(link).hash, "code");
+  let res: Response;
+  try {
+    res = await fetch(`${PATHS.scoped}/redeem`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code }),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    throw new Error("The edge cannot be reached. Check your connection and try again.");
+  }
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new Error(body?.error?.message ?? `The edge answered ${res.status}.`);
+  }
 }
 
 /** A prefix the edge accepts: a path of plain segments, ending in "/" so sibling paths stay closed. */
@@ -27,7 +50,8 @@ function cleanPrefix(raw: string): string {
 export function OpenPage() {
   const { hash } = useStore(location$);
   const now = useNow(1000);
-  const [prefix, setPrefix] = useState(hashParam(hash, "path") ?? "/api/");
+  // No default path: opening all of /api/ would hand the whole laptop API to whatever page is framed.
+  const [prefix, setPrefix] = useState(hashParam(hash, "path") ?? "");
   const [ttl, setTtl] = useState(900);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -43,9 +67,9 @@ export function OpenPage() {
         method: "POST",
         body: { prefix: wanted, ttl_seconds: ttl },
       });
-      // The link is same-origin (/auth/scoped/open): it trades a one-time code for a cookie limited to the prefix.
-      const url = new URL(res.url);
-      setOpened({ url: `${url.pathname}${url.hash}`, prefix: res.prefix, until: Date.now() + res.expires_in * 1000 });
+      // The link's one-time code becomes a cookie limited to the prefix; the frame then opens the prefix itself.
+      await redeem(res.url);
+      setOpened({ prefix: res.prefix, until: Date.now() + res.expires_in * 1000 });
       navigate(`/open#path=${encodeURIComponent(wanted)}`, { replace: true });
     } catch (err) {
       setError(errorMessage(err));
@@ -97,7 +121,8 @@ export function OpenPage() {
               </button>
             </span>
           </div>
-          <iframe class="app-frame" title={`Laptop app at ${opened.prefix}`} src={opened.url} data-testid="scoped-frame" />
+          {/* Sandboxed: the laptop's page shares this origin, and must not reach the web app, its storage or /auth/*. */}
+          <iframe class="app-frame" title={`Laptop app at ${opened.prefix}`} src={opened.prefix} sandbox={SCOPED_SANDBOX} data-testid="scoped-frame" />
         </>
       )}
     </Frame>
