@@ -159,3 +159,55 @@ describe("the origin's response", () => {
     expect(fetchSpy.mock.calls[0]?.[1]?.redirect).toBe("manual");
   });
 });
+
+/** A body that sends `count` chunks of `size` bytes, `gapMs` apart, and then (if `stallAfter`) stops without ending. */
+function trickle(count: number, size: number, gapMs: number, stallAfter = false): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === count) {
+        if (!stallAfter) controller.close();
+        else await new Promise(() => {});
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
+      controller.enqueue(new Uint8Array(size).fill(sent));
+      sent++;
+    },
+  });
+}
+
+describe("ORIGIN_TIMEOUT_MS and uploads", () => {
+  it("an upload that keeps moving for longer than the timeout is not cut off", async () => {
+    const { seen } = countingOrigin();
+    // 6 chunks 60 ms apart: 360 ms in all, over a 150 ms timeout, but never 150 ms without progress.
+    const req = new Request("https://outpost.example.com/api/upload", { method: "POST", body: trickle(6, 100, 60), duplex: "half" } as RequestInit);
+    const res = await call(req, undefined, { ORIGIN_TIMEOUT_MS: "150" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ received: 600 });
+    expect(seen.completed).toBe(true);
+  });
+
+  it("an upload that stops arriving is a 504 ORIGIN_TIMEOUT, not a hang", async () => {
+    const seen = { bytes: 0, aborted: false };
+    // Reads the upload like an origin would, and gives up when the Worker aborts the request (as fetch does).
+    spyOrigin().mockImplementation(async (_input, init) => {
+      const reader = (init?.body as ReadableStream<Uint8Array>).getReader();
+      const aborted = new Promise<never>((_resolve, reject) =>
+        init?.signal?.addEventListener("abort", () => {
+          seen.aborted = true;
+          reject(init.signal?.reason);
+        }),
+      );
+      for (;;) {
+        const { done, value } = await Promise.race([reader.read(), aborted]);
+        if (done) return Response.json({ received: seen.bytes });
+        seen.bytes += value.byteLength;
+      }
+    });
+    const req = new Request("https://outpost.example.com/api/upload", { method: "POST", body: trickle(2, 100, 10, true), duplex: "half" } as RequestInit);
+    const res = await call(req, undefined, { ORIGIN_TIMEOUT_MS: "150" });
+    await expectError(res, 504, "ORIGIN_TIMEOUT");
+    expect(seen).toEqual({ bytes: 200, aborted: true });
+  });
+});

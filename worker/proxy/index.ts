@@ -10,7 +10,11 @@ import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
  * `abortUpstream` must cancel the origin request: erroring the body alone is not enough, because workerd's fetch
  * then ends a chunked upload cleanly and the origin takes the truncated body as complete (and may answer 200).
  */
-function capStream(body: ReadableStream<Uint8Array>, cap: number, abortUpstream: () => void) {
+/**
+ * Passes the upload through, calling `progress` on every chunk and when it ends, and errors it (aborting the upstream
+ * request) past `cap` bytes; `cap` is Infinity for a declared length, which was checked against the cap already.
+ */
+function watchUpload(body: ReadableStream<Uint8Array>, cap: number, progress: () => void, abortUpstream: () => void) {
   let seen = 0;
   let exceeded = false;
   const stream = body.pipeThrough(
@@ -21,8 +25,12 @@ function capStream(body: ReadableStream<Uint8Array>, cap: number, abortUpstream:
           exceeded = true;
           abortUpstream();
           controller.error(new Error("request body over the cap"));
-        } else controller.enqueue(chunk);
+          return;
+        }
+        progress();
+        controller.enqueue(chunk);
       },
+      flush: progress,
     }),
   );
   return { stream, exceeded: () => exceeded };
@@ -56,18 +64,23 @@ export async function proxyToOrigin(c: Context<AppEnv>, config: Config, options:
   for (const [k, v] of Object.entries(options.extraHeaders ?? {})) headers.set(k, v);
 
   const abort = new AbortController();
+  // ORIGIN_TIMEOUT_MS is how long the origin may keep us waiting: for its answer once the request is sent, and for the
+  // next chunk of an upload while it is sent, so a long upload that keeps moving is never cut off by it.
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const restartTimer = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => abort.abort(new Error("origin timeout")), config.originTimeoutMs);
+  };
   let body: ReadableStream<Uint8Array> | null = null;
   let exceeded = () => false;
   if (req.body && req.method !== "GET" && req.method !== "HEAD") {
-    // A declared length was checked against the cap already; only unknown lengths need counting.
-    if (req.headers.has("content-length")) body = req.body;
-    else {
-      const abortUpstream = () => abort.abort(new Error("request body over the cap"));
-      ({ stream: body, exceeded } = capStream(req.body, config.maxBodyBytes, abortUpstream));
-    }
+    const declared = req.headers.get("content-length");
+    const abortUpstream = () => abort.abort(new Error("request body over the cap"));
+    ({ stream: body, exceeded } = watchUpload(req.body, declared === null ? config.maxBodyBytes : Infinity, restartTimer, abortUpstream));
+    // A declared length stays declared: the origin gets Content-Length, not a chunked body.
+    if (declared !== null) body = body.pipeThrough(new FixedLengthStream(Number(declared)));
   }
-
-  const timer = setTimeout(() => abort.abort(new Error("origin timeout")), config.originTimeoutMs);
+  restartTimer();
   let upstream: Response;
   try {
     upstream = await fetch(target, {
