@@ -192,7 +192,8 @@ describe("ORIGIN_TIMEOUT_MS and uploads", () => {
     const seen = { bytes: 0, aborted: false };
     // Reads the upload like an origin would, and gives up when the Worker aborts the request (as fetch does).
     spyOrigin().mockImplementation(async (_input, init) => {
-      const reader = (init?.body as ReadableStream<Uint8Array>).getReader();
+      if (!(init?.body instanceof ReadableStream)) throw new TypeError("expected a streamed body");
+      const reader = (init.body as ReadableStream<Uint8Array>).getReader();
       const aborted = new Promise<never>((_resolve, reject) =>
         init?.signal?.addEventListener("abort", () => {
           seen.aborted = true;
