@@ -6,11 +6,14 @@ import { DeviceLogins, type ClientInfo, type LookupResult, type PollResult } fro
 import { Devices } from "./devices.ts";
 import { Grants, SingleUse, type GrantRecord } from "./grants.ts";
 import { RefreshTokens, type Grant, type RefreshResult } from "./refresh-tokens.ts";
-import { SCHEMA } from "./schema.ts";
+import { migrate } from "./schema.ts";
 
 export type { ClientInfo, DeviceRecord, Grant, GrantRecord, LookupResult, PollResult, RefreshResult };
 
-const CLEANUP_EVERY_MS = 60 * 60 * 1000;
+/** The backstop sweep, for what has no timer of its own (single-use ids, idle refresh tokens, guess windows). */
+const SWEEP_EVERY_MS = 60 * 60 * 1000;
+/** Alarms at least this far apart, so rows due one after another are pruned in one wake-up. */
+const MIN_ALARM_GAP_MS = 1000;
 
 /** The one account Durable Object of this deployment, by name. */
 export function accountStub(env: Env): DurableObjectStub<AccountDO> {
@@ -27,7 +30,7 @@ export class AccountDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    sql.exec(SCHEMA);
+    migrate(sql);
     this.#devices = new Devices(sql);
     this.#tokens = new RefreshTokens(sql, this.#devices);
     this.#logins = new DeviceLogins(sql, this.#tokens);
@@ -35,18 +38,26 @@ export class AccountDO extends DurableObject<Env> {
     this.#singleUse = new SingleUse(sql);
   }
 
-  /** Whatever stores something that expires makes sure the hourly cleanup will come round. */
-  async #scheduleCleanup(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + CLEANUP_EVERY_MS);
+  /**
+   * The one alarm serves every timer: it is set to the earliest thing due (a device code to delete, a sealed refresh
+   * token to wipe), and never later than the backstop sweep. Whatever stores something that expires calls this.
+   */
+  async #arm(): Promise<void> {
+    const now = Date.now();
+    const due = Math.max(Math.min(this.#logins.nextDue() ?? Infinity, this.#tokens.nextDue() ?? Infinity, now + SWEEP_EVERY_MS), now + MIN_ALARM_GAP_MS);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || due < current) await this.ctx.storage.setAlarm(due);
   }
 
-  /** Deletes what has expired; safe to run any number of times. */
+  /** Deletes whatever is due and sets the alarm for what is next; safe to run any number of times. */
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.#logins.prune(now);
     this.#singleUse.prune(now);
     this.#tokens.prune(now);
-    await this.ctx.storage.setAlarm(now + CLEANUP_EVERY_MS);
+    // The alarm that is running is spent: set the next one outright.
+    await this.ctx.storage.deleteAlarm();
+    await this.#arm();
   }
 
   // --- device-code login ---
@@ -54,32 +65,40 @@ export class AccountDO extends DurableObject<Env> {
   /** `intervalS` is the polling interval the Worker's settings give; a client polling faster is slowed down. */
   async createDeviceCode(client: ClientInfo, intervalS: number): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
     const created = await this.#logins.create(client, intervalS);
-    await this.#scheduleCleanup();
+    await this.#arm();
     return created;
   }
 
-  async pollDeviceCode(deviceCode: string): Promise<PollResult> {
-    const result = await this.#logins.poll(deviceCode);
-    if (result.status === "approved") await this.#scheduleCleanup();
+  /** `clientId` is the client_id the poll names; a code issued to another client answers wrong_client and changes nothing. */
+  async pollDeviceCode(deviceCode: string, clientId: string): Promise<PollResult> {
+    return this.#logins.poll(deviceCode, clientId);
+  }
+
+  /** `network` is the approver's IPv4 address or IPv6 /64 (wrong codes are capped per user, network and overall). */
+  async lookupUserCode(userCode: string, approverSub: string, network: string): Promise<LookupResult> {
+    const result = await this.#logins.lookup(userCode, approverSub, network);
+    if (!result.ok) await this.#arm();
     return result;
   }
 
-  async lookupUserCode(userCode: string, approverSub: string): Promise<LookupResult> {
-    return this.#logins.lookup(userCode, approverSub);
-  }
-
-  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean): Promise<LookupResult> {
-    return this.#logins.decide(userCode, approver, approve);
+  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean, network: string): Promise<LookupResult> {
+    const result = await this.#logins.decide(userCode, approver, approve, network);
+    if (!result.ok) await this.#arm();
+    return result;
   }
 
   // --- devices and refresh tokens ---
 
-  async refresh(refreshToken: string): Promise<RefreshResult> {
-    return this.#tokens.rotate(refreshToken);
+  /** Rotates a refresh token (see RefreshTokens.rotate); `clientId` is the client_id the request names, or "". */
+  async refresh(refreshToken: string, clientId = ""): Promise<RefreshResult> {
+    const result = await this.#tokens.rotate(refreshToken, clientId);
+    if (result.ok) await this.#arm();
+    return result;
   }
 
-  async revokeByRefresh(refreshToken: string): Promise<boolean> {
-    return this.#tokens.revokeByToken(refreshToken);
+  /** Revokes the device a refresh token belongs to; its id, or null (nothing changed) for an unknown token. */
+  async revokeByRefresh(refreshToken: string, reason: "logout" | "revoked" = "logout"): Promise<string | null> {
+    return this.#tokens.revokeByToken(refreshToken, reason);
   }
 
   async revokeDevice(id: string): Promise<DeviceRecord | null> {
@@ -119,13 +138,13 @@ export class AccountDO extends DurableObject<Env> {
   /** Records a single-use id (enrollment link, WebSocket ticket); false when it was used before. */
   async consumeOnce(id: string, expiresAtMs: number): Promise<boolean> {
     const first = this.#singleUse.consume(id, expiresAtMs);
-    await this.#scheduleCleanup();
+    await this.#arm();
     return first;
   }
 
   async storeScopedCode(code: string, token: string, expiresAtMs: number): Promise<void> {
     await this.#singleUse.storeScopedCode(code, token, expiresAtMs);
-    await this.#scheduleCleanup();
+    await this.#arm();
   }
 
   async redeemScopedCode(code: string): Promise<string | null> {
