@@ -58,18 +58,29 @@ function abandoned(holder: Holder): boolean {
   return Date.now() - holder.mtimeMs > STALE_MS;
 }
 
-/** Creates the lock with our owner record in one step (a hard link of a complete file); false when it exists. */
+/**
+ * Creates the lock with our owner record in one step (a hard link of a complete file), so no one ever reads it half
+ * written; false when it exists. Where hard links are not supported, an exclusive create and a write.
+ */
 function tryCreate(lock: string, token: string): boolean {
+  const record = JSON.stringify({ token, pid: process.pid, host: os.hostname() });
   const tmp = `${lock}.${token}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ token, pid: process.pid, host: os.hostname() }), { mode: 0o600, flag: "wx" });
+  writeFileSync(tmp, record, { mode: 0o600, flag: "wx" });
   try {
     linkSync(tmp, lock);
     return true;
   } catch (err) {
     if (errno(err) === "EEXIST") return false;
-    throw err;
+    if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"].includes(errno(err) ?? "")) throw err;
   } finally {
     unlinkSync(tmp);
+  }
+  try {
+    writeFileSync(lock, record, { mode: 0o600, flag: "wx" });
+    return true;
+  } catch (err) {
+    if (errno(err) === "EEXIST") return false;
+    throw err;
   }
 }
 
