@@ -2,7 +2,8 @@
 
 /**
  * Every error code either side answers with, and its HTTP status: one table, so a code always means one status.
- * The lower-case codes are OAuth's (RFC 6749 §5.2, RFC 8628 §3.5) and keep their registered names.
+ * The lower-case codes are OAuth's (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1) and keep their registered names;
+ * the OAuth endpoints answer them in the RFC's shape (OAuthErrorBody in identity.ts), never in ErrorBody.
  */
 export const ERROR_STATUS = {
   BAD_REQUEST: 400,
@@ -35,6 +36,8 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_client: 401,
   unsupported_grant_type: 400,
+  invalid_scope: 400,
+  unsupported_token_type: 400,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -27,37 +27,77 @@ export interface Me {
   expiresAt: number;
 }
 
-/** The part of GET /.well-known/openid-configuration clients act on (the rest is standard discovery metadata). */
+/**
+ * GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server: OAuth 2.0 Authorization Server
+ * Metadata (RFC 8414), plus Outpost's own `auth_provider` and Supabase fields.
+ */
 export interface OpenIdConfiguration {
   issuer: string;
   jwks_uri: string;
   device_authorization_endpoint: string;
   token_endpoint: string;
   revocation_endpoint: string;
+  grant_types_supported: string[];
+  response_types_supported: string[];
+  token_endpoint_auth_methods_supported: string[];
+  revocation_endpoint_auth_methods_supported: string[];
   auth_provider: Provider;
   supabase_url?: string;
   supabase_anon_key?: string;
 }
 
-// --- the device login (RFC 8628)
+// --- OAuth (RFC 6749, RFC 8628 device login, RFC 7009 revocation)
 
-/** POST /auth/device/code. */
+/** RFC 8628's grant type at the token endpoint. */
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+/** The client_id the Outpost CLI names (a public client: no secret, RFC 6749 §2.1). */
+export const CLI_CLIENT_ID = "outpost-cli";
+
+/** Every `error` the OAuth endpoints answer with (RFC 6749 §5.2 and §4.1.2.1, RFC 8628 §3.5, RFC 7009 §2.2.1). */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "authorization_pending"
+  | "slow_down"
+  | "access_denied"
+  | "expired_token"
+  | "unsupported_token_type"
+  | "server_error"
+  | "temporarily_unavailable";
+
+/**
+ * The error body of the OAuth endpoints (/auth/device/code, /auth/device/token, /auth/token, /auth/revoke): RFC 6749
+ * §5.2's shape, not Outpost's ErrorBody. `interval` (an extension) is the polling interval the client must now keep,
+ * on authorization_pending and slow_down.
+ */
+export interface OAuthErrorBody {
+  error: OAuthErrorCode;
+  error_description?: string;
+  interval?: number;
+}
+
+/** POST /auth/device/code (RFC 8628 §3.2). */
 export interface DeviceCodeResponse {
   device_code: string;
   user_code: string;
   verification_uri: string;
   verification_uri_complete?: string;
   expires_in: number;
-  /** Seconds between polls; a slow_down answer names the new one in Retry-After. */
+  /** Seconds between polls; slow_down adds 5 s (and names the new interval in its `interval` field). */
   interval?: number;
 }
 
-/** POST /auth/device/token (the device grant, and refresh_token): the tokens of a CLI device. */
+/** The token endpoint's answer (RFC 6749 §5.1) to the device grant and refresh_token: the tokens of a CLI device. */
 export interface TokenResponse {
   access_token: string;
   token_type: string;
   expires_in: number;
   refresh_token: string;
+  /** An extension: the device these tokens belong to (`outpost devices` marks it as this computer). */
   device_id: string;
 }
 

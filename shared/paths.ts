@@ -8,11 +8,17 @@ export const PATHS = {
 
   jwks: "/.well-known/jwks.json",
   openidConfiguration: "/.well-known/openid-configuration",
+  /** The same metadata at RFC 8414's own well-known path. */
+  oauthMetadata: "/.well-known/oauth-authorization-server",
 
   me: "/auth/me",
   deviceCode: "/auth/device/code",
-  /** The device grant and refresh_token; /auth/token is the same endpoint. */
+  /** The token endpoint (the device grant and refresh_token); /auth/token is the same endpoint. */
   deviceToken: "/auth/device/token",
+  /** The token endpoint as the metadata names it. */
+  token: "/auth/token",
+  /** RFC 7009 token revocation. */
+  revoke: "/auth/revoke",
   deviceLookup: "/auth/device/lookup",
   deviceApprove: "/auth/device/approve",
   logout: "/auth/logout",

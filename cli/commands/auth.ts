@@ -9,7 +9,7 @@ import { out, relativeTime, spinner } from "../lib/output.ts";
 import { request } from "../lib/request.ts";
 import { Session, credentialsFromTokens } from "../lib/session.ts";
 import { USER_AGENT } from "../lib/version.ts";
-import type { DeviceCodeResponse, Me, OpenIdConfiguration, TokenResponse } from "../../shared/identity.ts";
+import { CLI_CLIENT_ID, DEVICE_CODE_GRANT, type DeviceCodeResponse, type Me, type OpenIdConfiguration, type TokenResponse } from "../../shared/identity.ts";
 import { HOSTNAME_MAX } from "../../shared/limits.ts";
 import { PATHS } from "../../shared/paths.ts";
 
@@ -71,7 +71,13 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
   const code = await edgeCall(() =>
     client.request<DeviceCodeResponse>(PATHS.deviceCode, {
       auth: false,
-      form: { client_name: "outpost-cli", hostname: os.hostname().slice(0, HOSTNAME_MAX), platform: process.platform, arch: process.arch },
+      form: {
+        client_id: CLI_CLIENT_ID,
+        client_name: "outpost-cli",
+        hostname: os.hostname().slice(0, HOSTNAME_MAX),
+        platform: process.platform,
+        arch: process.arch,
+      },
     }),
   );
   if (!code?.device_code || !code.user_code) throw new CliError(EXIT.EDGE, "the edge answered the login request without a code");
@@ -84,7 +90,10 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
     out.line("Or scan this QR code:");
     out.line(await qrText(code.verification_uri_complete));
   }
+  // RFC 8628 §3.5: poll every `interval` seconds; slow_down adds 5 s for good (the edge names the new interval in
+  // `interval`). Retry-After, when the edge sends one, can only make the next wait longer.
   let interval = Math.max(1, code.interval ?? 5);
+  let wait = interval;
   const expiresAt = Date.now() + code.expires_in * 1000;
   const deadline = timeout ? Math.min(expiresAt, Date.now() + timeout * 1000) : expiresAt;
   const spin = spinner("Waiting for approval on your phone…");
@@ -95,16 +104,17 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
   process.once("SIGINT", onSigint);
   try {
     for (;;) {
-      await sleep(Math.max(0, Math.min(interval * 1000, deadline - Date.now())));
+      await sleep(Math.max(0, Math.min(wait * 1000, deadline - Date.now())));
       if (Date.now() >= deadline) {
         throw Date.now() >= expiresAt
           ? authError("the login code expired before it was approved", "Run `outpost login` again.", "expired_token")
           : authError(`no approval within ${timeout} s`, "Run `outpost login` again.");
       }
+      wait = interval;
       try {
         const tokens = await client.request<TokenResponse>(PATHS.deviceToken, {
           auth: false,
-          form: { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: code.device_code },
+          form: { grant_type: DEVICE_CODE_GRANT, device_code: code.device_code, client_id: CLI_CLIENT_ID },
         });
         spin.stop(`${out.err("green", "✓")} Approved.`);
         return credentialsFromTokens(edgeUrl, tokens);
@@ -116,11 +126,14 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
         if (!(err instanceof EdgeError)) throw err;
         switch (err.code) {
           case "authorization_pending":
+            interval = err.interval ?? interval;
+            wait = Math.max(interval, err.retryAfter ?? 0);
             spin.text(`Waiting for approval on your phone… (code ${code.user_code}, expires ${relativeTime(expiresAt)})`);
             continue;
           case "slow_down":
-            // RFC 8628 §3.5: add 5 s, or take the interval the edge names in Retry-After.
-            interval = err.retryAfter !== null ? Math.max(interval + 1, err.retryAfter) : interval + 5;
+            // Also the edge's answer to polling past its rate limit (429, with a longer Retry-After).
+            interval = err.interval ?? interval + 5;
+            wait = Math.max(interval, err.retryAfter ?? 0);
             continue;
           case "access_denied":
             throw authError("the login was denied on the phone", "Run `outpost login` again if that was a mistake.", err.code);
@@ -129,7 +142,7 @@ async function loginDevice(edgeUrl: string, options: Options): Promise<Credentia
           case "invalid_grant":
             throw authError("the login code is no longer valid", "Run `outpost login` again.", err.code);
           case "RATE_LIMITED":
-            interval = Math.max(interval, err.retryAfter ?? 60);
+            wait = Math.max(interval, err.retryAfter ?? 60);
             continue;
           default:
             throw new CliError(EXIT.EDGE, `the edge refused the login: ${err.message} (${err.code})`, { code: err.code });
@@ -245,8 +258,12 @@ async function logout(options: Options): Promise<void> {
   }
   try {
     if (creds.provider === "outpost") {
+      // RFC 7009: revoking the refresh token revokes this computer's device, and with it its access tokens.
       const client = new EdgeClient(creds.url);
-      await client.request(PATHS.logout, { auth: false, form: { refresh_token: creds.refresh_token } });
+      await client.request(PATHS.revoke, {
+        auth: false,
+        form: { token: creds.refresh_token, token_type_hint: "refresh_token", client_id: CLI_CLIENT_ID },
+      });
     } else if (creds.supabase) {
       const res = await request(new URL(`${creds.supabase.url}/auth/v1/logout?scope=local`), {
         method: "POST",

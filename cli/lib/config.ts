@@ -1,10 +1,11 @@
 // Where the CLI keeps its state, and how it picks the edge URL: flags, then environment, then the credentials file.
-import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { isAbsolute, join } from "node:path";
 import type { Provider } from "../../shared/identity.ts";
 import { AUTH_PROVIDER, httpUrl, isPlainHttpToNetwork, plainHttpReason } from "../../shared/settings/index.ts";
 import { configError, usageError } from "./errors.ts";
+import { withFileLock } from "./lock.ts";
 
 export interface Credentials {
   version: 1;
@@ -108,40 +109,18 @@ export function credentialsMode(): number | null {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Runs `fn` holding an exclusive lock next to the credentials file, so two CLIs never rotate the same refresh token
- * (presenting a rotated token again revokes the device). A lock older than 30 s is treated as abandoned.
+ * Runs `fn` holding an exclusive lock next to the credentials file, so two CLIs never rotate the same refresh token:
+ * the second waits, then finds the first one's tokens on disk and uses them. A lock whose holder has exited, or has
+ * not touched it for 30 s, is taken over by exactly one waiting process (lock.ts).
  */
 export async function withCredentialsLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(configDir(), { recursive: true, mode: 0o700 });
   const lock = `${credentialsPath()}.lock`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      closeSync(openSync(lock, "wx", 0o600));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
-      } catch {
-        // released meanwhile
-      }
-      if (Date.now() > deadline) throw configError(`${lock} is held by another outpost process`, "Delete it if no outpost is running.");
-      await sleep(50 + Math.random() * 100);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    try {
-      unlinkSync(lock);
-    } catch {
-      // nothing to release
-    }
-  }
+  return withFileLock(lock, fn, {
+    waitMs: 15_000,
+    onTimeout: () => configError(`${lock} is held by another outpost process`, "Delete it if no outpost is running."),
+  });
 }
 
 export type UrlSource = "flag" | "env" | "file";

@@ -1,6 +1,7 @@
 // The CLI's only network client: JSON requests to the edge, with timeouts, one refresh-and-retry on 401, and errors
 // mapped to exit codes. Tokens go in the Authorization header only and never into messages.
 import type { ErrorBody } from "../../shared/errors.ts";
+import type { OAuthErrorBody } from "../../shared/identity.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { request, type HttpResponse } from "./request.ts";
 import { USER_AGENT } from "./version.ts";
@@ -22,20 +23,26 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-/** An error answer from the edge in its standard shape (ErrorBody); decisions read `code` and `retryAfter`, never the message. */
+/**
+ * An error answer from the edge: Outpost's ErrorBody, or on the OAuth endpoints RFC 6749's OAuthErrorBody. Decisions
+ * read `code`, `interval` and `retryAfter`, never the message.
+ */
 export class EdgeError extends Error {
   readonly status: number;
-  /** The body's error code (shared/errors.ts, or OAuth's), or HTTP_<status> when the body had none. */
+  /** ErrorBody's `error.code` or OAuthErrorBody's `error`, or HTTP_<status> when the body had neither. */
   readonly code: string;
   /** The Retry-After header in seconds (rate limits, and the device login's polling interval). */
   readonly retryAfter: number | null;
+  /** OAuthErrorBody's `interval`: the polling interval a device login must keep from now on. */
+  readonly interval: number | null;
 
-  constructor(status: number, code: string, message: string, retryAfter: number | null) {
+  constructor(status: number, code: string, message: string, retryAfter: number | null, interval: number | null = null) {
     super(message);
     this.name = "EdgeError";
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.interval = interval;
   }
 }
 
@@ -117,11 +124,24 @@ export async function readJson<T>(res: HttpResponse): Promise<T> {
       throw new CliError(EXIT.EDGE, `the edge answered ${res.status} with something that is not JSON`, { hint: "Is --url the Outpost edge?" });
     return data as T;
   }
-  // Checked field by field: a proxy in front of the edge may answer anything.
-  const error = (data as { error?: Partial<ErrorBody["error"]> } | null)?.error;
-  const code = typeof error?.code === "string" ? error.code : `HTTP_${res.status}`;
-  const message = typeof error?.message === "string" ? error.message : `the edge answered ${res.status} ${res.statusText}`.trim();
-  throw new EdgeError(res.status, code, message, retryAfter(res.headers.get("retry-after")));
+  throw edgeError(res, data);
+}
+
+/** Either error shape, checked field by field: a proxy in front of the edge may answer anything. */
+function edgeError(res: HttpResponse, data: unknown): EdgeError {
+  const fallback = `the edge answered ${res.status} ${res.statusText}`.trim();
+  const wait = retryAfter(res.headers.get("retry-after"));
+  const error = (data as { error?: unknown } | null)?.error;
+  if (typeof error === "string" && error !== "") {
+    const oauth = data as Partial<Record<keyof OAuthErrorBody, unknown>>;
+    const message = typeof oauth.error_description === "string" && oauth.error_description ? oauth.error_description : fallback;
+    const interval = typeof oauth.interval === "number" && Number.isInteger(oauth.interval) && oauth.interval > 0 ? oauth.interval : null;
+    return new EdgeError(res.status, error, message, wait, interval);
+  }
+  const outpost = typeof error === "object" && error !== null ? (error as Partial<Record<keyof ErrorBody["error"], unknown>>) : null;
+  const code = typeof outpost?.code === "string" ? outpost.code : `HTTP_${res.status}`;
+  const message = typeof outpost?.message === "string" ? outpost.message : fallback;
+  return new EdgeError(res.status, code, message, wait);
 }
 
 /** Retry-After in seconds; null when absent or not a number of seconds (the edge never sends a date). */

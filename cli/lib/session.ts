@@ -4,7 +4,7 @@ import { readCredentials, requireEdge, withCredentialsLock, writeCredentials, ty
 import { EdgeClient, EdgeError, debug, readJson, unreachable, type TokenSource } from "./http.ts";
 import { request, type HttpResponse } from "./request.ts";
 import { USER_AGENT } from "./version.ts";
-import type { TokenResponse } from "../../shared/identity.ts";
+import { CLI_CLIENT_ID, type TokenResponse } from "../../shared/identity.ts";
 import { PATHS } from "../../shared/paths.ts";
 
 /** Refresh when the access token has less than this left. */
@@ -131,7 +131,7 @@ async function refreshOutpost(url: string, creds: Credentials): Promise<Credenti
   try {
     tokens = await client.request<TokenResponse>(PATHS.deviceToken, {
       auth: false,
-      form: { grant_type: "refresh_token", refresh_token: creds.refresh_token },
+      form: { grant_type: "refresh_token", refresh_token: creds.refresh_token, client_id: CLI_CLIENT_ID },
     });
   } catch (err) {
     if (err instanceof EdgeError && (err.code === "invalid_grant" || err.code === "access_denied")) {

@@ -1,19 +1,21 @@
-// Device-code login (RFC 8628): codes for a CLI to poll with, the phone's lookup and decision, and the guess limits.
+// Device-code login (RFC 8628): codes for a CLI to poll with, the phone's lookup and decision, and expiry.
+import { GuessLimits } from "./guess-limits.ts";
 import type { Grant, RefreshTokens } from "./refresh-tokens.ts";
-import { randomToken, sha256, type DeviceCodeRow, type GuessRow } from "./schema.ts";
+import { randomToken, sha256, type DeviceCodeRow } from "./schema.ts";
 
 export const DEVICE_CODE_TTL_S = 600;
-/** Wrong user codes allowed per user, and across all users, in one window. */
-export const GUESS_LIMIT_PER_USER = 10;
-const GUESS_LIMIT_GLOBAL = 100;
-const GUESS_WINDOW_MS = 15 * 60 * 1000;
-/** Finished logins stay this long past their expiry, so a late poll still gets a precise answer. */
-const KEEP_EXPIRED_MS = 24 * 60 * 60 * 1000;
+/**
+ * A code's row stays this long past its expiry, so a late poll still gets expired_token rather than invalid_grant;
+ * then the account's alarm deletes it (anyone can create codes, so they must not pile up).
+ */
+export const KEEP_EXPIRED_MS = 10 * 60 * 1000;
 
 // RFC 8628 §6.1: consonants only, so no words and no confusable 0/O or 1/I.
 const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
 
 export interface ClientInfo {
+  /** The OAuth client_id the code is issued to; polls must name it. */
+  clientId: string;
   clientName: string;
   hostname: string;
   platform: string;
@@ -31,13 +33,14 @@ export interface ClientInfo {
 export type CodeSource = "typed" | "link";
 
 export type PollResult =
-  | { status: "authorization_pending" | "slow_down" | "access_denied" | "expired_token" | "invalid_grant"; interval?: number }
+  | { status: "authorization_pending" | "slow_down"; interval: number }
+  | { status: "access_denied" | "expired_token" | "invalid_grant" | "wrong_client" }
   | { status: "approved"; grant: Grant };
 
 export type LookupResult =
   | {
       ok: true;
-      request: ClientInfo & { userCode: string; createdAt: number; expiresAt: number };
+      request: Omit<ClientInfo, "clientId"> & { userCode: string; createdAt: number; expiresAt: number };
       /** "second_half": the code was opened from a link, so approving it needs `confirm` (RFC 8628 §5.4). */
       confirmation: "none" | "second_half";
     }
@@ -71,10 +74,12 @@ function newUserCode(): string {
 export class DeviceLogins {
   readonly #sql: SqlStorage;
   readonly #tokens: RefreshTokens;
+  readonly #guesses: GuessLimits;
 
   constructor(sql: SqlStorage, tokens: RefreshTokens) {
     this.#sql = sql;
     this.#tokens = tokens;
+    this.#guesses = new GuessLimits(sql);
   }
 
   #byHash(hash: string): DeviceCodeRow | null {
@@ -88,10 +93,11 @@ export class DeviceLogins {
     let userCode = newUserCode();
     while (this.#sql.exec("SELECT 1 FROM device_codes WHERE user_code = ?", userCode).next().value) userCode = newUserCode();
     this.#sql.exec(
-      `INSERT INTO device_codes (device_code_hash, user_code, client_name, hostname, platform, arch, ip, location,
-        country, city, asn, as_org, created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
+      `INSERT INTO device_codes (device_code_hash, user_code, client_id, client_name, hostname, platform, arch, ip, location,
+        country, city, asn, as_org, created_at, expires_at, interval_s, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'pending')`,
       await sha256(deviceCode),
       userCode,
+      client.clientId,
       client.clientName,
       client.hostname,
       client.platform,
@@ -109,10 +115,13 @@ export class DeviceLogins {
     return { deviceCode, userCode, expiresIn: DEVICE_CODE_TTL_S, interval: intervalS };
   }
 
-  async poll(deviceCode: string): Promise<PollResult> {
+  /** One poll of the token endpoint. A poll naming another client changes nothing, not even the poll clock. */
+  async poll(deviceCode: string, clientId: string): Promise<PollResult> {
     const hash = await sha256(deviceCode);
     const row = this.#byHash(hash);
     if (!row || row.status === "consumed") return { status: "invalid_grant" };
+    // Codes from before client ids were recorded ('') are bound to none.
+    if (row.client_id !== "" && row.client_id !== clientId) return { status: "wrong_client" };
     const now = Date.now();
     if (row.expires_at < now) return { status: "expired_token" };
     const interval = row.interval_s;
@@ -127,51 +136,34 @@ export class DeviceLogins {
     // An approval always names its approver; without one the login is still waiting.
     if (row.status === "pending" || row.approver_sub === null || row.approver_email === null) return { status: "authorization_pending", interval };
     this.#sql.exec("UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?", hash);
-    const grant = await this.#tokens.grant({
-      sub: row.approver_sub,
-      email: row.approver_email,
-      kind: "cli",
-      name: row.client_name,
-      hostname: row.hostname,
-      platform: row.platform,
-      arch: row.arch,
-    });
+    const grant = await this.#tokens.grant(
+      {
+        sub: row.approver_sub,
+        email: row.approver_email,
+        kind: "cli",
+        name: row.client_name,
+        hostname: row.hostname,
+        platform: row.platform,
+        arch: row.arch,
+      },
+      row.client_id,
+    );
     return { status: "approved", grant };
   }
 
-  /** Counts a wrong user code against the user and everyone; true while both are under their caps. */
-  #underGuessCap(sub: string, record: boolean): boolean {
+  /**
+   * The pending request behind a user code; `network` is the approver's IPv4 address or IPv6 /64, for the per-network
+   * guess cap. Opened from a link (`source` "link"), the code needs confirming from then on.
+   */
+  async lookup(userCode: string, approverSub: string, network: string, source: CodeSource = "typed"): Promise<LookupResult> {
     const now = Date.now();
-    let ok = true;
-    for (const [key, limit] of [
-      [`user:${sub}`, GUESS_LIMIT_PER_USER],
-      ["global", GUESS_LIMIT_GLOBAL],
-    ] as const) {
-      const row = this.#sql.exec<GuessRow>("SELECT window_start, count FROM guesses WHERE key = ?", key).next().value;
-      const current = row && row.window_start >= now - GUESS_WINDOW_MS ? row : null;
-      const count = current?.count ?? 0;
-      if (count >= limit) ok = false;
-      if (record) {
-        this.#sql.exec(
-          "INSERT INTO guesses (key, window_start, count) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-          key,
-          current?.window_start ?? now,
-          count + 1,
-        );
-      }
-    }
-    return ok;
-  }
-
-  /** The pending request behind a user code. Opened from a link (`source` "link"), the code needs confirming from then on. */
-  async lookup(userCode: string, approverSub: string, source: CodeSource = "typed"): Promise<LookupResult> {
-    if (!this.#underGuessCap(approverSub, false)) return { ok: false, reason: "rate_limited" };
+    if (!this.#guesses.allowed(approverSub, network, now)) return { ok: false, reason: "rate_limited" };
     const code = normalizeUserCode(userCode);
     const row = code
-      ? this.#sql.exec<DeviceCodeRow>("SELECT * FROM device_codes WHERE user_code = ? AND status = 'pending' AND expires_at > ?", code, Date.now()).next().value
+      ? this.#sql.exec<DeviceCodeRow>("SELECT * FROM device_codes WHERE user_code = ? AND status = 'pending' AND expires_at > ?", code, now).next().value
       : undefined;
     if (!code || !row) {
-      this.#underGuessCap(approverSub, true);
+      this.#guesses.recordWrong(approverSub, network, now);
       return { ok: false, reason: "not_found" };
     }
     // Sticky: once a link has shown this code to someone, no later call may approve it on the link's word alone.
@@ -202,14 +194,14 @@ export class DeviceLogins {
    * eight) as the user reads them on the computer's screen, which is what the link's sender cannot make them skip
    * (RFC 8628 §5.4). A wrong confirmation counts as a wrong code. Denying never needs one.
    */
-  async decide(userCode: string, approver: { sub: string; email: string }, approve: boolean, confirm = ""): Promise<LookupResult> {
-    const found = await this.lookup(userCode, approver.sub);
+  async decide(userCode: string, approver: { sub: string; email: string }, approve: boolean, network: string, confirm = ""): Promise<LookupResult> {
+    const found = await this.lookup(userCode, approver.sub, network);
     if (!found.ok) return found;
     const code = found.request.userCode.replace("-", "");
     if (approve && (found.confirmation === "second_half" || confirm)) {
       if (!confirm) return { ok: false, reason: "confirmation_required" };
       if (!confirms(code, confirm)) {
-        this.#underGuessCap(approver.sub, true);
+        this.#guesses.recordWrong(approver.sub, network, Date.now());
         return { ok: false, reason: "confirmation_mismatch" };
       }
     }
@@ -223,8 +215,15 @@ export class DeviceLogins {
     return found;
   }
 
+  /** Deletes codes kept long enough past their expiry, and spent guess windows; safe to run any number of times. */
   prune(now: number): void {
-    this.#sql.exec("DELETE FROM device_codes WHERE expires_at < ?", now - KEEP_EXPIRED_MS);
-    this.#sql.exec("DELETE FROM guesses WHERE window_start < ?", now - GUESS_WINDOW_MS);
+    this.#sql.exec("DELETE FROM device_codes WHERE expires_at <= ?", now - KEEP_EXPIRED_MS);
+    this.#guesses.prune(now);
+  }
+
+  /** When the next code becomes prunable, or null when there is none. */
+  nextDue(): number | null {
+    const row = this.#sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM device_codes").one();
+    return row.at === null ? null : row.at + KEEP_EXPIRED_MS;
   }
 }

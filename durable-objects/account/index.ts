@@ -11,7 +11,10 @@ import { migrate } from "./schema.ts";
 
 export type { ClientInfo, DeviceRecord, Grant, GrantRecord, LookupResult, PollResult, RefreshResult };
 
-const CLEANUP_EVERY_MS = 60 * 60 * 1000;
+/** The backstop sweep, for what has no timer of its own (single-use ids, idle refresh tokens, guess windows). */
+const SWEEP_EVERY_MS = 60 * 60 * 1000;
+/** Alarms at least this far apart, so rows due one after another are pruned in one wake-up. */
+const MIN_ALARM_GAP_MS = 1000;
 
 /** The one account Durable Object of this deployment, by name. */
 export function accountStub(env: Env): DurableObjectStub<AccountDO> {
@@ -37,8 +40,10 @@ export class AccountDO extends DurableObject<Env> {
     this.#singleUse = new SingleUse(sql);
     this.#alarm = new AlarmScheduler(ctx.storage, [
       {
-        // Logins, single-use ids and refresh tokens: deleted within the hour after they expire.
-        nextDue: (now) => now + CLEANUP_EVERY_MS,
+        // Device codes and sealed refresh tokens when they are due, everything else (single-use ids, idle refresh
+        // tokens, guess windows) at the hourly backstop sweep; never more than once a second.
+        nextDue: (now) =>
+          Math.max(Math.min(this.#logins.nextDue() ?? Infinity, this.#tokens.nextDue() ?? Infinity, now + SWEEP_EVERY_MS), now + MIN_ALARM_GAP_MS),
         run: (now) => {
           this.#logins.prune(now);
           this.#singleUse.prune(now);
@@ -50,12 +55,12 @@ export class AccountDO extends DurableObject<Env> {
     ]);
   }
 
-  /** Whatever stores something that expires makes sure the alarm will come round for it. */
-  async #scheduleCleanup(): Promise<void> {
+  /** Whatever stores something that expires brings the one alarm forward to it (alarm.ts). */
+  async #arm(): Promise<void> {
     await this.#alarm.schedule();
   }
 
-  /** Deletes what has expired or ended; safe to run any number of times. */
+  /** Deletes what has expired or ended and sets the alarm for what is next; safe to run any number of times. */
   override async alarm(): Promise<void> {
     await this.#alarm.fire();
   }
@@ -65,33 +70,41 @@ export class AccountDO extends DurableObject<Env> {
   /** `intervalS` is the polling interval the Worker's settings give; a client polling faster is slowed down. */
   async createDeviceCode(client: ClientInfo, intervalS: number): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
     const created = await this.#logins.create(client, intervalS);
-    await this.#scheduleCleanup();
+    await this.#arm();
     return created;
   }
 
-  async pollDeviceCode(deviceCode: string): Promise<PollResult> {
-    const result = await this.#logins.poll(deviceCode);
-    if (result.status === "approved") await this.#scheduleCleanup();
+  /** `clientId` is the client_id the poll names; a code issued to another client answers wrong_client and changes nothing. */
+  async pollDeviceCode(deviceCode: string, clientId: string): Promise<PollResult> {
+    return this.#logins.poll(deviceCode, clientId);
+  }
+
+  /** `network` is the approver's IPv4 address or IPv6 /64 (wrong codes are capped per user, network and overall). */
+  async lookupUserCode(userCode: string, approverSub: string, network: string, source: CodeSource = "typed"): Promise<LookupResult> {
+    const result = await this.#logins.lookup(userCode, approverSub, network, source);
+    if (!result.ok) await this.#arm();
     return result;
   }
 
-  async lookupUserCode(userCode: string, approverSub: string, source: CodeSource = "typed"): Promise<LookupResult> {
-    return this.#logins.lookup(userCode, approverSub, source);
-  }
-
   /** `confirm`: what the approver typed to confirm a code opened from a link (device-login.ts). */
-  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean, confirm = ""): Promise<LookupResult> {
-    return this.#logins.decide(userCode, approver, approve, confirm);
+  async decideUserCode(userCode: string, approver: { sub: string; email: string }, approve: boolean, network: string, confirm = ""): Promise<LookupResult> {
+    const result = await this.#logins.decide(userCode, approver, approve, network, confirm);
+    if (!result.ok) await this.#arm();
+    return result;
   }
 
   // --- devices and refresh tokens ---
 
-  async refresh(refreshToken: string): Promise<RefreshResult> {
-    return this.#tokens.rotate(refreshToken);
+  /** Rotates a refresh token (see RefreshTokens.rotate); `clientId` is the client_id the request names, or "". */
+  async refresh(refreshToken: string, clientId = ""): Promise<RefreshResult> {
+    const result = await this.#tokens.rotate(refreshToken, clientId);
+    if (result.ok) await this.#arm();
+    return result;
   }
 
-  async revokeByRefresh(refreshToken: string): Promise<boolean> {
-    return this.#tokens.revokeByToken(refreshToken);
+  /** Revokes the device a refresh token belongs to; its id, or null (nothing changed) for an unknown token. */
+  async revokeByRefresh(refreshToken: string, reason: "logout" | "revoked" = "logout"): Promise<string | null> {
+    return this.#tokens.revokeByToken(refreshToken, reason);
   }
 
   async revokeDevice(id: string): Promise<DeviceRecord | null> {
@@ -123,7 +136,7 @@ export class AccountDO extends DurableObject<Env> {
   /** `expiresAt`: when the grant ends (ms since the epoch, checked by the caller), null for never. */
   async setGrant(email: string, role: GrantRecord["role"], by: string, expiresAt: number | null = null): Promise<GrantRecord | null> {
     const grant = this.#grants.set(email, role, by, expiresAt);
-    if (grant?.expiresAt) await this.#scheduleCleanup();
+    if (grant?.expiresAt) await this.#arm();
     return grant;
   }
 
@@ -134,13 +147,13 @@ export class AccountDO extends DurableObject<Env> {
   /** Records a single-use id (enrollment link, WebSocket ticket); false when it was used before. */
   async consumeOnce(id: string, expiresAtMs: number): Promise<boolean> {
     const first = this.#singleUse.consume(id, expiresAtMs);
-    await this.#scheduleCleanup();
+    await this.#arm();
     return first;
   }
 
   async storeScopedCode(code: string, token: string, expiresAtMs: number): Promise<void> {
     await this.#singleUse.storeScopedCode(code, token, expiresAtMs);
-    await this.#scheduleCleanup();
+    await this.#arm();
   }
 
   async redeemScopedCode(code: string): Promise<string | null> {

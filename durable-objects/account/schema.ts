@@ -10,15 +10,20 @@ const SCHEMA = `
     country TEXT NOT NULL DEFAULT '', city TEXT NOT NULL DEFAULT '', asn INTEGER, as_org TEXT NOT NULL DEFAULT '',
     via_link INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, interval_s INTEGER NOT NULL,
-    last_poll_at INTEGER, status TEXT NOT NULL, approver_sub TEXT, approver_email TEXT);
+    last_poll_at INTEGER, status TEXT NOT NULL, approver_sub TEXT, approver_email TEXT,
+    client_id TEXT NOT NULL DEFAULT '');
+  CREATE INDEX IF NOT EXISTS device_codes_by_expiry ON device_codes(expires_at);
   CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, sub TEXT NOT NULL, email TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     hostname TEXT NOT NULL, platform TEXT NOT NULL, arch TEXT NOT NULL,
     created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, revoked_at INTEGER, revoked_reason TEXT);
   CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL, rotated_at INTEGER);
+    expires_at INTEGER NOT NULL, rotated_at INTEGER, client_id TEXT NOT NULL DEFAULT '');
   CREATE INDEX IF NOT EXISTS refresh_by_device ON refresh_tokens(device_id);
+  CREATE TABLE IF NOT EXISTS refresh_grace (
+    hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, successor_hash TEXT NOT NULL, sealed TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, retried_at INTEGER);
   CREATE TABLE IF NOT EXISTS used_ids (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS guesses (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS scoped_codes (code_hash TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
@@ -38,6 +43,8 @@ const ADDED_COLUMNS: readonly [table: string, column: string, definition: string
   ["device_codes", "via_link", "INTEGER NOT NULL DEFAULT 0"],
   // NULL: grants made before grants could end never end.
   ["grants", "expires_at", "INTEGER"],
+  ["device_codes", "client_id", "TEXT NOT NULL DEFAULT ''"],
+  ["refresh_tokens", "client_id", "TEXT NOT NULL DEFAULT ''"],
 ];
 
 /** Creates the tables, and adds to existing ones the columns they lack; safe to run on every start. */
@@ -72,9 +79,20 @@ export type DeviceCodeRow = {
   status: "pending" | "approved" | "denied" | "consumed";
   approver_sub: string | null;
   approver_email: string | null;
+  /** The OAuth client_id that asked for the code; the token request must name the same one. */
+  client_id: string;
 };
 
-export type GuessRow = { window_start: number; count: number };
+export type GuessRow = { key: string; window_start: number; count: number };
+
+export type RefreshGraceRow = {
+  hash: string;
+  device_id: string;
+  successor_hash: string;
+  sealed: string;
+  expires_at: number;
+  retried_at: number | null;
+};
 
 export type DeviceRow = {
   id: string;
@@ -91,7 +109,15 @@ export type DeviceRow = {
   revoked_reason: string | null;
 };
 
-export type RefreshTokenRow = { hash: string; device_id: string; created_at: number; expires_at: number; rotated_at: number | null };
+export type RefreshTokenRow = {
+  hash: string;
+  device_id: string;
+  created_at: number;
+  expires_at: number;
+  rotated_at: number | null;
+  /** The OAuth client the device signed in with, carried through rotations ('' for browsers and older tokens). */
+  client_id: string;
+};
 
 /** `expires_at`: when the grant ends (ms since the epoch), null when it does not. */
 export type GrantRow = { email: string; role: GrantableRole; granted_by: string; granted_at: number; expires_at: number | null };

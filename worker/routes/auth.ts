@@ -1,120 +1,39 @@
-// The /auth routes: device-code login (RFC 8628), token refresh, enrollment and WebSocket tickets (scoped access: scoped.ts).
+// The /auth routes: the phone's side of the device login, browser sessions, logout, enrollment and WebSocket tickets.
+// The OAuth endpoints (device code, token, revocation) are in oauth.ts; scoped access is in scoped.ts.
 import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { readFields } from "../body.ts";
 import { accountStub } from "../../durable-objects/account/index.ts";
-import type { Role } from "../../shared/identity.ts";
 import { roleFor, type AuthConfig } from "../../shared/settings/index.ts";
 import { grantedRoles } from "../auth/grants.ts";
+import { rememberDeviceStatus } from "../auth/identity-cache.ts";
 import { authConfigOf, requireAuth } from "../auth/middleware.ts";
 import { invalidToken, mintOwn, TOKEN_KINDS, verifyOwn } from "../auth/tokens.ts";
-import { OutpostError, type ErrorCode } from "../../shared/errors.ts";
+import { OutpostError } from "../../shared/errors.ts";
 import { requiredString, stringField } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
-import type { BrowserSession, DeviceCodeResponse, LoginLookup, Me, TokenResponse, WsTicket } from "../../shared/identity.ts";
-import { HOSTNAME_MAX } from "../../shared/limits.ts";
+import type { BrowserSession, LoginLookup, Me, WsTicket } from "../../shared/identity.ts";
 import type { Grant, LookupResult } from "../../durable-objects/account/index.ts";
-import { assertSameSiteOrigin, clientIp, limitByIp } from "../auth/guards.ts";
+import { assertSameSiteOrigin, clientNetwork, limitByIp, limitByToken } from "../auth/guards.ts";
+import { placeOf } from "../auth/network.ts";
+import { issueTokens, oauthRoutes } from "./oauth.ts";
 
 // __Host-: Secure, Path=/ and no Domain, so no sibling host of the zone can plant or shadow it (cookie tossing).
 const REFRESH_COOKIE = "__Host-outpost_refresh";
 const CLEAR_REFRESH = { path: "/", maxAge: 0, httpOnly: true, secure: true, sameSite: "Strict" } as const;
-const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 const SMALL_BODY = 4096;
 
 export const authRoutes = new Hono<AppEnv>();
 
-function oauthError(code: ErrorCode, message: string, retryAfterSeconds?: number): OutpostError {
-  // The polling interval rides in Retry-After, so clients need not parse the message.
-  const headers = retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : undefined;
-  return new OutpostError(code, message, headers ? { headers } : {});
-}
-
-async function issueTokens(auth: AuthConfig, granted: ReadonlyMap<string, Role>, grant: Grant): Promise<TokenResponse> {
-  if (!roleFor(auth, grant.device.email, granted)) throw oauthError("access_denied", "This account is no longer allowed here.");
-  const { token, exp } = await mintOwn(auth, "access", {
-    sub: grant.device.sub,
-    email: grant.device.email,
-    sid: grant.device.id,
-  });
-  return {
-    access_token: token,
-    token_type: "Bearer",
-    expires_in: exp - Math.floor(Date.now() / 1000),
-    refresh_token: grant.refreshToken,
-    device_id: grant.device.id,
-  };
-}
-
-authRoutes.post("/device/code", async (c) => {
-  const auth = authConfigOf(c);
-  await limitByIp(c, "device-code");
-  const f = await readFields(c, SMALL_BODY, { form: true });
-  const place = placeOf(c);
-  const res = await accountStub(c.env).createDeviceCode(
-    {
-      clientName: stringField(f, "client_name", 64, "outpost-cli"),
-      hostname: stringField(f, "hostname", HOSTNAME_MAX),
-      platform: stringField(f, "platform", 32),
-      arch: stringField(f, "arch", 32),
-      ip: clientIp(c),
-      location: [place.city, place.country].filter(Boolean).join(", "),
-      ...place,
-    },
-    auth.deviceLoginIntervalSeconds,
-  );
-  const userCode = `${res.userCode.slice(0, 4)}-${res.userCode.slice(4)}`;
-  c.header("Cache-Control", "no-store");
-  return c.json({
-    device_code: res.deviceCode,
-    user_code: userCode,
-    verification_uri: `${auth.issuer}/device`,
-    // The code rides in the fragment: it never reaches a server log.
-    verification_uri_complete: `${auth.issuer}/device#code=${userCode}`,
-    expires_in: res.expiresIn,
-    interval: res.interval,
-  } satisfies DeviceCodeResponse);
-});
-
-async function tokenEndpoint(c: Context<AppEnv>) {
-  const auth = authConfigOf(c);
-  await limitByIp(c, "token");
-  const f = await readFields(c, SMALL_BODY, { form: true });
-  const grantType = requiredString(f, "grant_type", 128);
-  c.header("Cache-Control", "no-store");
-  if (grantType === DEVICE_GRANT) {
-    const result = await accountStub(c.env).pollDeviceCode(requiredString(f, "device_code", 128));
-    switch (result.status) {
-      case "approved":
-        return c.json(await issueTokens(auth, await grantedRoles(c.env), result.grant));
-      case "authorization_pending":
-        throw oauthError("authorization_pending", "Waiting for approval on the phone.", result.interval);
-      case "slow_down":
-        throw oauthError("slow_down", `Polling too fast; wait ${result.interval} s between polls.`, result.interval);
-      case "access_denied":
-        throw oauthError("access_denied", "The login was denied.");
-      case "expired_token":
-        throw oauthError("expired_token", "The code expired; start the login again.");
-      default:
-        throw oauthError("invalid_grant", "The device code is not valid.");
-    }
-  }
-  if (grantType === "refresh_token") {
-    const result = await accountStub(c.env).refresh(requiredString(f, "refresh_token", 256));
-    if (!result.ok) throw oauthError("invalid_grant", "The refresh token is not valid; sign in again.");
-    return c.json(await issueTokens(auth, await grantedRoles(c.env), result.grant));
-  }
-  throw oauthError("unsupported_grant_type", "Unsupported grant_type.");
-}
-authRoutes.post("/device/token", tokenEndpoint);
-authRoutes.post("/token", tokenEndpoint);
+// /device/code, /device/token, /token and /revoke speak OAuth's wire format; every other route here keeps ErrorBody.
+authRoutes.route("/", oauthRoutes);
 
 authRoutes.post("/device/lookup", requireAuth({ selfService: true }), async (c) => {
   assertSameSiteOrigin(c);
   const f = await readFields(c, SMALL_BODY);
   const source = stringField(f, "source", 16, "typed");
   if (source !== "typed" && source !== "link") throw new OutpostError("BAD_REQUEST", '"source" must be "typed" or "link".');
-  const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub, source);
+  const result = await accountStub(c.env).lookupUserCode(requiredString(f, "user_code", 32), c.get("identity").sub, clientNetwork(c), source);
   if (!result.ok) throw userCodeError(result.reason);
   // RFC 8628 §5.4: the phone sees where the computer's request came from, and is warned when that is elsewhere.
   const approverCountry = placeOf(c).country;
@@ -139,6 +58,7 @@ authRoutes.post("/device/approve", requireAuth({ selfService: true }), async (c)
     requiredString(f, "user_code", 32),
     { sub: identity.sub, email: identity.email },
     decision === "approve",
+    clientNetwork(c),
     stringField(f, "confirm", 32),
   );
   if (!result.ok) throw userCodeError(result.reason);
@@ -164,20 +84,9 @@ function userCodeError(reason: Extract<LookupResult, { ok: false }>["reason"]): 
   }
 }
 
-/** Where Cloudflare places the request's network; all empty where there is no `cf` (local runs without one). */
-function placeOf(c: Context<AppEnv>): { country: string; city: string; asn: number | null; asOrganization: string } {
-  const cf = (c.req.raw as { cf?: Partial<Pick<IncomingRequestCfProperties, "country" | "city" | "asn" | "asOrganization">> }).cf;
-  const text = (value: unknown, max: number) => (typeof value === "string" ? value.slice(0, max) : "");
-  return {
-    country: text(cf?.country, 2).toUpperCase(),
-    city: text(cf?.city, 64),
-    asn: typeof cf?.asn === "number" && Number.isInteger(cf.asn) ? cf.asn : null,
-    asOrganization: text(cf?.asOrganization, 128),
-  };
-}
-
+/** Signs a browser (its cookie) or a client (`refresh_token` in the body) out; RFC 7009's /auth/revoke is the standard one. */
 authRoutes.post("/logout", async (c) => {
-  authConfigOf(c);
+  const auth = authConfigOf(c);
   await limitByIp(c, "logout");
   const f = await readFields(c, SMALL_BODY, { form: true });
   const fromBody = stringField(f, "refresh_token", 256);
@@ -185,9 +94,11 @@ authRoutes.post("/logout", async (c) => {
   if (!fromBody && getCookie(c, REFRESH_COOKIE)) assertSameSiteOrigin(c);
   const token = fromBody || getCookie(c, REFRESH_COOKIE) || "";
   if (!token) throw new OutpostError("BAD_REQUEST", '"refresh_token" is required.');
-  const revoked = await accountStub(c.env).revokeByRefresh(token);
+  await limitByToken(c, "logout", token);
+  const deviceId = await accountStub(c.env).revokeByRefresh(token);
+  if (deviceId) rememberDeviceStatus(auth, deviceId, true);
   setCookie(c, REFRESH_COOKIE, "", CLEAR_REFRESH);
-  return c.json({ revoked });
+  return c.json({ revoked: deviceId !== null });
 });
 
 authRoutes.post("/enroll", async (c) => {
@@ -224,8 +135,11 @@ authRoutes.post("/enroll", async (c) => {
 authRoutes.post("/refresh", async (c) => {
   const auth = authConfigOf(c);
   assertSameSiteOrigin(c);
+  // Anyone can call this with any cookie; these keep the account object from answering them all.
+  await limitByIp(c, "refresh");
   const token = getCookie(c, REFRESH_COOKIE);
   if (!token) throw new OutpostError("AUTH_REQUIRED", "Sign in to continue.");
+  await limitByToken(c, "refresh", token);
   const result = await accountStub(c.env).refresh(token);
   if (!result.ok) {
     setCookie(c, REFRESH_COOKIE, "", CLEAR_REFRESH);

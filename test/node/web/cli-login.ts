@@ -65,7 +65,13 @@ function fetchDriver(): LoginDriver {
     async start(edgeUrl) {
       const res = await fetch(`${edgeUrl}/auth/device/code`, {
         method: "POST",
-        body: new URLSearchParams({ client_name: "outpost-cli", hostname: hostname(), platform: process.platform, arch: process.arch }),
+        body: new URLSearchParams({
+          client_id: "outpost-cli",
+          client_name: "outpost-cli",
+          hostname: hostname(),
+          platform: process.platform,
+          arch: process.arch,
+        }),
       });
       const dc = (await res.json()) as { device_code: string; user_code: string; verification_uri_complete: string; interval: number };
       const exit = (async () => {
@@ -73,14 +79,15 @@ function fetchDriver(): LoginDriver {
           await new Promise((r) => setTimeout(r, dc.interval * 1000));
           const poll = await fetch(`${edgeUrl}/auth/device/token`, {
             method: "POST",
-            body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code }),
+            body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code, client_id: "outpost-cli" }),
           });
-          const body = (await poll.json()) as { access_token?: string; error?: { code: string } };
+          // The token endpoint answers errors in RFC 6749's shape: {"error":"authorization_pending",...}.
+          const body = (await poll.json()) as { access_token?: string; error?: string };
           if (poll.ok && body.access_token) {
             accessToken = body.access_token;
             return { code: 0, output: "Signed in" };
           }
-          const code = body.error?.code;
+          const code = body.error;
           if (code !== "authorization_pending" && code !== "slow_down") return { code: 1, output: `login ${code === "access_denied" ? "denied" : code}` };
         }
       })();

@@ -1,7 +1,23 @@
 // Device-code approval from the phone: lookup and decision need a signed-in user and our Origin; wrong codes are capped.
 import { describe, expect, it } from "vitest";
-import { GUESS_LIMIT_PER_USER } from "../../../durable-objects/account/device-login.ts";
-import { ALLOWED_ORIGIN, call, decide, expectError, jsonInit, mint, poll, rewindPoll, sha256, sql, startDeviceLogin, tokenFor } from "./helpers.ts";
+import { GUESS_LIMITS } from "../../../durable-objects/account/guess-limits.ts";
+
+const GUESS_LIMIT_PER_USER = GUESS_LIMITS.perUser;
+import {
+  ALLOWED_ORIGIN,
+  call,
+  decide,
+  expectError,
+  expectOAuthError,
+  jsonInit,
+  mint,
+  poll,
+  rewindPoll,
+  sha256,
+  sql,
+  startDeviceLogin,
+  tokenFor,
+} from "./helpers.ts";
 
 const lookup = (userCode: string, token: string, headers: Record<string, string> = ALLOWED_ORIGIN) =>
   call("/auth/device/lookup", jsonInit({ user_code: userCode }, { authorization: `Bearer ${token}`, ...headers }));
@@ -14,9 +30,9 @@ describe("POST /auth/device/lookup", () => {
     const { request } = await res.json<{ request: Record<string, unknown> }>();
     expect(request).toMatchObject({ userCode: dc.user_code, hostname: "studio", platform: "darwin", arch: "arm64", clientName: "outpost-cli" });
     expect(JSON.stringify(request)).not.toContain(dc.device_code);
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
     await rewindPoll(dc.device_code);
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("accepts the user code in lower case, without the dash, or with spaces", async () => {
@@ -51,7 +67,7 @@ describe("POST /auth/device/approve", () => {
     await expectError(await call("/auth/device/approve", jsonInit(body, ALLOWED_ORIGIN)), 401, "AUTH_REQUIRED");
     const forged = await mint({}, { kid: "nope" });
     await expectError(await call("/auth/device/approve", jsonInit(body, { ...ALLOWED_ORIGIN, authorization: `Bearer ${forged}` })), 401, "AUTH_INVALID");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it.each([
@@ -63,7 +79,7 @@ describe("POST /auth/device/approve", () => {
   ])("refuses %s with 403 and does not approve", async (_label, headers) => {
     const dc = await startDeviceLogin();
     await expectError(await decide(dc.user_code, "approve", await tokenFor("owner"), headers as Record<string, string>), 403, "FORBIDDEN_ORIGIN");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it.each([["yes"], ["APPROVE"], ["approved"], [""], [true], [null]])("accepts only approve|deny, not %j", async (decision) => {
@@ -73,7 +89,7 @@ describe("POST /auth/device/approve", () => {
       jsonInit({ user_code: dc.user_code, decision }, { ...ALLOWED_ORIGIN, authorization: `Bearer ${await tokenFor("owner")}` }),
     );
     await expectError(res, 400, "BAD_REQUEST");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("approves once: a second decision on the same code finds nothing", async () => {
@@ -113,7 +129,7 @@ describe("guessing user codes", () => {
     await expectError(blocked, 429, "RATE_LIMITED");
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
     await expectError(await decide(dc.user_code, "approve", guesser), 429, "RATE_LIMITED");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
     // Another user is not affected.
     expect((await lookup(dc.user_code, await mint({ sub: `outpost:other-${crypto.randomUUID()}` }))).status).toBe(200);
   });

@@ -1,10 +1,26 @@
 // Remote phishing (RFC 8628 §5.4): a code opened from a link is approved only with its second half typed; the phone sees where the request came from.
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { GUESS_LIMIT_PER_USER } from "../../../durable-objects/account/device-login.ts";
+import { GUESS_LIMITS } from "../../../durable-objects/account/guess-limits.ts";
 import { migrate } from "../../../durable-objects/account/schema.ts";
 import type { LoginLookup } from "../../../shared/identity.ts";
-import { ALLOWED_ORIGIN, call, expectError, jsonInit, mint, poll, sha256, sql, startDeviceLogin, tokenFor, type TestEnv } from "./helpers.ts";
+import {
+  ALLOWED_ORIGIN,
+  CLIENT_ID,
+  call,
+  expectError,
+  expectOAuthError,
+  jsonInit,
+  mint,
+  poll,
+  sha256,
+  sql,
+  startDeviceLogin,
+  tokenFor,
+  type TestEnv,
+} from "./helpers.ts";
+
+const GUESS_LIMIT_PER_USER = GUESS_LIMITS.perUser;
 
 type Cf = { country?: string; city?: string; asn?: number; asOrganization?: string };
 
@@ -40,7 +56,7 @@ describe("a code opened from a link", () => {
     const text = await expectError(await approve(dc.user_code, token), 400, "CONFIRMATION_REQUIRED");
     expect(text).toContain("last four letters");
     await expectError(await approve(dc.user_code, token, { confirm: "" }), 400, "CONFIRMATION_REQUIRED");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("is not approved with a wrong second half: 400 CONFIRMATION_MISMATCH, pending, and counted as a wrong code", async () => {
@@ -50,7 +66,7 @@ describe("a code opened from a link", () => {
     for (const confirm of [wrong, dc.user_code.slice(0, 4), "BC", "12345678", `${dc.user_code.slice(0, 4)}-${wrong}`]) {
       await expectError(await approve(dc.user_code, token, { confirm }), 400, "CONFIRMATION_MISMATCH");
     }
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
     const [row] = await sql<{ status: string }>("SELECT status FROM device_codes WHERE device_code_hash = ?", await sha256(dc.device_code));
     expect(row?.status).toBe("pending");
   });
@@ -62,7 +78,7 @@ describe("a code opened from a link", () => {
     for (let i = 0; i < GUESS_LIMIT_PER_USER; i++) await expectError(await approve(dc.user_code, token, { confirm: wrong }), 400, "CONFIRMATION_MISMATCH");
     await expectError(await approve(dc.user_code, token, { confirm: secondHalf(dc.user_code) }), 429, "RATE_LIMITED");
     await expectError(await lookup(dc.user_code, token), 429, "RATE_LIMITED");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("is approved with the right second half, in any case, or with the whole code", async () => {
@@ -84,7 +100,7 @@ describe("a code opened from a link", () => {
     const again = await lookup(dc.user_code, token);
     expect((await again.json<LoginLookup>()).confirmation).toBe("second_half");
     await expectError(await approve(dc.user_code, token), 400, "CONFIRMATION_REQUIRED");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("can be denied without a confirmation", async () => {
@@ -95,7 +111,7 @@ describe("a code opened from a link", () => {
       jsonInit({ user_code: dc.user_code, decision: "deny" }, { authorization: `Bearer ${token}`, ...ALLOWED_ORIGIN }),
     );
     expect(res.status).toBe(200);
-    await expectError(await poll(dc.device_code), 400, "access_denied");
+    await expectOAuthError(await poll(dc.device_code), 400, "access_denied");
   });
 });
 
@@ -131,7 +147,7 @@ describe("bad input to lookup and approve", () => {
     const token = await someone();
     const dc = await openedFromLink(token);
     await expectError(await approve(dc.user_code, token, { confirm }), 400, "BAD_REQUEST");
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 });
 
@@ -139,7 +155,10 @@ describe("where the request came from", () => {
   const berlin: Cf = { country: "DE", city: "Berlin", asn: 3320, asOrganization: "Deutsche Telekom AG" };
 
   async function startFrom(cf: Cf | undefined) {
-    const res = await call("/auth/device/code", { ...jsonInit({ hostname: "laptop", platform: "linux", arch: "x64" }), ...(cf ? { cf } : {}) });
+    const res = await call("/auth/device/code", {
+      ...jsonInit({ client_id: CLIENT_ID, hostname: "laptop", platform: "linux", arch: "x64" }),
+      ...(cf ? { cf } : {}),
+    });
     expect(res.status).toBe(200);
     return res.json<{ device_code: string; user_code: string }>();
   }

@@ -7,7 +7,8 @@ import {
   callEnv,
   decide,
   DEVICE_GRANT,
-  expectError,
+  CLIENT_ID,
+  expectOAuthError,
   formInit,
   freshIp,
   jsonInit,
@@ -43,25 +44,26 @@ describe("POST /auth/device/code", () => {
 
   it("tells the client the configured polling interval, and holds it to that interval", async () => {
     const workerEnv = { ...makeEnv(), DEVICE_LOGIN_INTERVAL_SECONDS: "2" };
-    const res = await callEnv(workerEnv, "/auth/device/code", jsonInit({ hostname: "laptop" }));
+    const res = await callEnv(workerEnv, "/auth/device/code", formInit({ client_id: CLIENT_ID, hostname: "laptop" }));
     const dc = await res.json<DeviceCodeResponse>();
     expect(dc.interval).toBe(2);
     const hash = await sha256(dc.device_code);
     expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(2);
+    // The interval rides in the body's `interval` (and in Retry-After for clients that look there).
     const pending = await poll(dc.device_code, workerEnv);
-    await expectError(pending, 400, "authorization_pending");
+    expect((await expectOAuthError(pending, 400, "authorization_pending")).interval).toBe(2);
     expect(pending.headers.get("retry-after")).toBe("2");
     await rewindPoll(dc.device_code, 1_000);
     const slow = await poll(dc.device_code, workerEnv);
-    await expectError(slow, 400, "slow_down");
+    expect((await expectOAuthError(slow, 400, "slow_down")).interval).toBe(7);
     expect(slow.headers.get("retry-after")).toBe("7");
   });
 
   it("refuses a polling interval outside 1 to 60 s as a configuration problem", async () => {
     for (const value of ["0", "61", "2.5", "soon"]) {
       const workerEnv = { ...makeEnv(), DEVICE_LOGIN_INTERVAL_SECONDS: value };
-      const res = await callEnv(workerEnv, "/auth/device/code", jsonInit({}));
-      expect(res.status, value).toBe(503);
+      const res = await callEnv(workerEnv, "/auth/device/code", formInit({ client_id: CLIENT_ID }));
+      expect((await expectOAuthError(res, 503, "temporarily_unavailable")).error_description, value).not.toContain(value);
     }
   });
 
@@ -72,28 +74,43 @@ describe("POST /auth/device/code", () => {
     expect(a.user_code).not.toBe(b.user_code);
   });
 
-  it("accepts a form body and an empty body", async () => {
-    expect((await call("/auth/device/code", formInit({ hostname: "h" }))).status).toBe(200);
-    expect((await call("/auth/device/code", { method: "POST" })).status).toBe(200);
+  it("accepts the standard form body with only client_id, and JSON as an extension; the code is bound to the client", async () => {
+    const ip = freshIp();
+    const form = await call("/auth/device/code", formInit({ client_id: "some-oauth-client" }, { "cf-connecting-ip": ip }));
+    expect(form.status).toBe(200);
+    expect(form.headers.get("cache-control")).toBe("no-store");
+    expect(form.headers.get("pragma")).toBe("no-cache");
+    // Without client_name, the approval page shows the client_id.
+    expect(await sql("SELECT client_id, client_name FROM device_codes WHERE ip = ?", ip)).toEqual([
+      { client_id: "some-oauth-client", client_name: "some-oauth-client" },
+    ]);
+    expect((await call("/auth/device/code", jsonInit({ client_id: CLIENT_ID }))).status).toBe(200);
   });
 
   it.each([
+    ["no body at all (no client_id)", 400, () => ({ method: "POST" })],
+    ["a form without client_id", 400, () => formInit({ hostname: "h" })],
+    ["client_id twice", 400, () => ({ ...formInit({}), body: "client_id=a&client_id=b" })],
+    ["a client_id with a control character", 400, () => formInit({ client_id: "cli\u0001" })],
+    ["an over-long client_id", 400, () => formInit({ client_id: "c".repeat(129) })],
+    ["a scope (none are defined)", 400, () => formInit({ client_id: CLIENT_ID, scope: "openid" })],
     ["non-JSON with a JSON content type", 400, () => jsonInit("{not json")],
-    ["a JSON array", 400, () => jsonInit([{ hostname: "x" }])],
+    ["a JSON array", 400, () => jsonInit([{ client_id: CLIENT_ID }])],
     ["a JSON string", 400, () => jsonInit('"laptop"')],
-    ["an over-long hostname", 400, () => jsonInit({ hostname: "h".repeat(256) })],
-    ["a control character in the hostname", 400, () => jsonInit({ hostname: "lap\ntop" })],
-    ["a DEL character in the platform", 400, () => jsonInit({ platform: "lin\u007fux" })],
-    ["a non-string hostname", 400, () => jsonInit({ hostname: 42 })],
-    ["an over-long client name", 400, () => jsonInit({ client_name: "c".repeat(65) })],
-    ["a body over 4096 bytes", 413, () => jsonInit({ hostname: "h", pad: "x".repeat(5000) })],
-    ["a form body over 4096 bytes", 413, () => formInit({ hostname: "x".repeat(5000) })],
-    ["plain text", 415, () => ({ method: "POST", headers: { "content-type": "text/plain" }, body: "hostname=x" })],
-  ] as const)("refuses %s (%i) and stores nothing", async (_label, status, init) => {
+    ["an over-long hostname", 400, () => jsonInit({ client_id: CLIENT_ID, hostname: "h".repeat(256) })],
+    ["a control character in the hostname", 400, () => jsonInit({ client_id: CLIENT_ID, hostname: "lap\ntop" })],
+    ["a DEL character in the platform", 400, () => jsonInit({ client_id: CLIENT_ID, platform: "lin\u007fux" })],
+    ["a non-string hostname", 400, () => jsonInit({ client_id: CLIENT_ID, hostname: 42 })],
+    ["a non-string client_id", 400, () => jsonInit({ client_id: 7 })],
+    ["an over-long client name", 400, () => jsonInit({ client_id: CLIENT_ID, client_name: "c".repeat(65) })],
+    ["a body over 4096 bytes", 413, () => jsonInit({ client_id: CLIENT_ID, pad: "x".repeat(5000) })],
+    ["a form body over 4096 bytes", 413, () => formInit({ client_id: CLIENT_ID, hostname: "x".repeat(5000) })],
+    ["plain text", 400, () => ({ method: "POST", headers: { "content-type": "text/plain" }, body: "client_id=x" })],
+  ] as const)("refuses %s (%i, invalid_request) and stores nothing", async (_label, status, init) => {
     const ip = freshIp();
     const base = init() as RequestInit;
     const res = await call("/auth/device/code", { ...base, headers: { ...(base.headers as Record<string, string>), "cf-connecting-ip": ip } });
-    expect(res.status).toBe(status);
+    await expectOAuthError(res, status, _label.startsWith("a scope") ? "invalid_scope" : "invalid_request");
     expect(await sql("SELECT 1 FROM device_codes WHERE ip = ?", ip)).toEqual([]);
   });
 });
@@ -102,38 +119,38 @@ describe("POST /auth/device/token", () => {
   it("answers authorization_pending, then slow_down with 5 s more for every poll that comes too fast", async () => {
     const dc = await startDeviceLogin();
     const hash = await sha256(dc.device_code);
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
-    await expectError(await poll(dc.device_code), 400, "slow_down");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "slow_down");
     expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(10);
-    await expectError(await poll(dc.device_code), 400, "slow_down");
+    await expectOAuthError(await poll(dc.device_code), 400, "slow_down");
     expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(15);
     // 14 s later is still too fast for a 15 s interval (which grows to 20 s); 21 s later is on time.
     await rewindPoll(dc.device_code, 14_000);
-    await expectError(await poll(dc.device_code), 400, "slow_down");
+    await expectOAuthError(await poll(dc.device_code), 400, "slow_down");
     expect((await sql<{ interval_s: number }>("SELECT interval_s FROM device_codes WHERE device_code_hash = ?", hash))[0]!.interval_s).toBe(20);
     await rewindPoll(dc.device_code, 21_000);
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
   });
 
   it("answers access_denied after the user denies, every time", async () => {
     const dc = await startDeviceLogin();
     expect((await decide(dc.user_code, "deny", await tokenFor("owner"))).status).toBe(200);
-    await expectError(await poll(dc.device_code), 400, "access_denied");
+    await expectOAuthError(await poll(dc.device_code), 400, "access_denied");
     await rewindPoll(dc.device_code);
-    await expectError(await poll(dc.device_code), 400, "access_denied");
+    await expectOAuthError(await poll(dc.device_code), 400, "access_denied");
   });
 
   it("answers expired_token once the code has expired, even if it was approved", async () => {
     const dc = await startDeviceLogin();
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
     expect((await decide(dc.user_code, "approve", await tokenFor("owner"))).status).toBe(200);
     await sql("UPDATE device_codes SET expires_at = ?, last_poll_at = NULL WHERE device_code_hash = ?", Date.now() - 1, await sha256(dc.device_code));
-    await expectError(await poll(dc.device_code), 400, "expired_token");
+    await expectOAuthError(await poll(dc.device_code), 400, "expired_token");
   });
 
   it("issues tokens once after approval; the device code then stops working", async () => {
     const dc = await startDeviceLogin({ hostname: "ci-box", platform: "linux", arch: "arm64" });
-    await expectError(await poll(dc.device_code), 400, "authorization_pending");
+    await expectOAuthError(await poll(dc.device_code), 400, "authorization_pending");
     expect((await decide(dc.user_code, "approve", await tokenFor("member"))).status).toBe(200);
     await rewindPoll(dc.device_code);
     const ok = await poll(dc.device_code);
@@ -148,35 +165,25 @@ describe("POST /auth/device/token", () => {
     const me = await call("/auth/me", bearer(tokens.access_token));
     expect(await me.json()).toMatchObject({ email: "member@example.com", role: "member", deviceId: tokens.device_id });
     await rewindPoll(dc.device_code);
-    await expectError(await poll(dc.device_code), 400, "invalid_grant");
-    await expectError(await poll(dc.device_code), 400, "invalid_grant");
+    await expectOAuthError(await poll(dc.device_code), 400, "invalid_grant");
+    await expectOAuthError(await poll(dc.device_code), 400, "invalid_grant");
   });
 
   it("answers invalid_grant for an unknown device code", async () => {
-    await expectError(await poll("A".repeat(43)), 400, "invalid_grant");
-  });
-
-  it.each([
-    ["no grant_type", { device_code: "x" }, "BAD_REQUEST"],
-    ["an unsupported grant_type", { grant_type: "password", username: "a", password: "b" }, "unsupported_grant_type"],
-    ["authorization_code", { grant_type: "authorization_code", code: "x" }, "unsupported_grant_type"],
-    ["a device grant without device_code", { grant_type: DEVICE_GRANT }, "BAD_REQUEST"],
-    ["a refresh grant without refresh_token", { grant_type: "refresh_token" }, "BAD_REQUEST"],
-  ])("answers 400 to %s", async (_label, fields, code) => {
-    await expectError(await call("/auth/device/token", formInit(fields as Record<string, string>)), 400, code);
+    await expectOAuthError(await poll("A".repeat(43)), 400, "invalid_grant");
   });
 
   it("also serves the same grants at /auth/token", async () => {
     const dc = await startDeviceLogin();
-    const res = await call("/auth/token", formInit({ grant_type: DEVICE_GRANT, device_code: dc.device_code }));
-    await expectError(res, 400, "authorization_pending");
+    const res = await call("/auth/token", formInit({ grant_type: DEVICE_GRANT, device_code: dc.device_code, client_id: CLIENT_ID }));
+    await expectOAuthError(res, 400, "authorization_pending");
   });
 
   it("gives a denied or pending code nothing even when polled through a fresh config", async () => {
     const dc = await startDeviceLogin();
     for (let i = 0; i < 3; i++) {
       await rewindPoll(dc.device_code);
-      await expectError(await poll(dc.device_code, makeEnv()), 400, "authorization_pending");
+      await expectOAuthError(await poll(dc.device_code, makeEnv()), 400, "authorization_pending");
     }
   });
 });

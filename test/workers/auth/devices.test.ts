@@ -1,6 +1,6 @@
 // Signed-in devices: who sees which in GET /api/devices, who may revoke which, and revocation ending access at once.
 import { describe, expect, it } from "vitest";
-import { bearer, call, callEnv, deviceLogin, expectError, expectInvalid, makeEnv, mint, refresh, tokenFor } from "./helpers.ts";
+import { bearer, call, callEnv, deviceLogin, expectError, expectInvalid, expectOAuthError, makeEnv, mint, refresh, tokenFor } from "./helpers.ts";
 
 interface Device {
   id: string;
@@ -82,7 +82,7 @@ describe("DELETE /api/devices/:id", () => {
     const log = await expectInvalid(await callEnv(env, "/auth/me", bearer(victim.access_token)), victim.access_token);
     expect(log.detail).toBe("device revoked");
     await expectInvalid(await call("/auth/me", bearer(victim.access_token)), victim.access_token);
-    await expectError(await refresh(victim.refresh_token), 400, "invalid_grant");
+    await expectOAuthError(await refresh(victim.refresh_token), 400, "invalid_grant");
   });
 
   it("lets a member revoke their own device but not another user's", async () => {

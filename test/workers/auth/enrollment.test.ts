@@ -140,11 +140,24 @@ describe("POST /auth/refresh (browser)", () => {
     expect(res.headers.get("set-cookie")).toMatch(/^__Host-outpost_refresh=;.*Max-Age=0.*; Path=\/(;|$)/);
   });
 
-  it("revokes the browser device when an old cookie is replayed", async () => {
+  it("revokes the browser device when an old cookie is replayed after its successor was used", async () => {
     const { body, cookie } = await session();
     const rotated = cookieValue((await refreshCookie(cookie)).headers.get("set-cookie"), "__Host-outpost_refresh")!;
+    const next = cookieValue((await refreshCookie(rotated)).headers.get("set-cookie"), "__Host-outpost_refresh")!;
     await expectInvalid(await refreshCookie(cookie));
-    await expectInvalid(await refreshCookie(rotated));
+    await expectInvalid(await refreshCookie(next));
     await expectInvalid(await call("/auth/me", bearer(body.access_token)), body.access_token);
+  });
+
+  it("gives a tab that lost the answer the same rotated cookie once (two tabs refreshing at once)", async () => {
+    const { cookie } = await session();
+    const first = await refreshCookie(cookie);
+    const again = await refreshCookie(cookie);
+    expect(again.status).toBe(200);
+    const rotated = cookieValue(first.headers.get("set-cookie"), "__Host-outpost_refresh");
+    expect(cookieValue(again.headers.get("set-cookie"), "__Host-outpost_refresh")).toBe(rotated);
+    // A third presentation is a replay: the device is revoked.
+    await expectInvalid(await refreshCookie(cookie));
+    await expectInvalid(await refreshCookie(rotated!));
   });
 });

@@ -10,6 +10,8 @@ const testEnv = env as TestEnv;
 export const BASE = "https://outpost.example.com";
 const ISSUER = BASE;
 export const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+/** The client_id the CLI names; device codes are bound to the client that asked for them. */
+export const CLIENT_ID = "outpost-cli";
 /** The one message every refused token gets, whatever check failed. */
 export const INVALID_MESSAGE = "The access token is invalid or expired.";
 
@@ -23,11 +25,14 @@ export interface LogEntry {
 const logs = new WeakMap<Response, LogEntry>();
 let ipCounter = 0;
 
-/** A client IP nobody else uses, so per-IP rate limits of one test never spill into another. */
+/**
+ * A client IP nobody else uses, so per-IP rate limits of one test never spill into another: each in a /64 of its own,
+ * since the edge counts IPv6 clients per /64.
+ */
 export function freshIp(): string {
   ipCounter++;
-  const r = crypto.getRandomValues(new Uint8Array(2));
-  return `2001:db8:${r[0]!.toString(16)}${r[1]!.toString(16)}::${ipCounter.toString(16)}`;
+  const r = crypto.getRandomValues(new Uint16Array(1));
+  return `2001:db8:${ipCounter.toString(16)}:${r[0]!.toString(16)}::1`;
 }
 
 /** A stable env object: the Worker caches its parsed config (and the identity caches) per env object. */
@@ -174,6 +179,33 @@ export async function errorOf(res: Response): Promise<{ code: string; message: s
   return body.error;
 }
 
+/** The body of an OAuth endpoint's error (RFC 6749 §5.2). */
+export interface OAuthError {
+  error: string;
+  error_description?: string;
+  interval?: number;
+}
+
+/**
+ * Asserts an OAuth endpoint's error: the status, RFC 6749 §5.2's shape (`error`, an ASCII `error_description` without
+ * quotes or backslashes), and the no-store headers of §5.1. Returns the body.
+ */
+export async function expectOAuthError(res: Response, status: number, error: string): Promise<OAuthError> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(res.headers.get("cache-control")).toBe("no-store");
+  expect(res.headers.get("pragma")).toBe("no-cache");
+  const body = JSON.parse(text) as OAuthError;
+  expect(body.error).toBe(error);
+  expect(
+    Object.keys(body).every((k) => ["error", "error_description", "interval"].includes(k)),
+    text,
+  ).toBe(true);
+  if (body.error_description !== undefined) expect(body.error_description).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/);
+  return body;
+}
+
 /** Asserts the uniform refusal of a bad token: 401 AUTH_INVALID, the same message, nothing about the token. */
 export async function expectInvalid(res: Response, token?: string): Promise<LogEntry> {
   expect(res.status).toBe(401);
@@ -230,13 +262,13 @@ export interface TokenResponse {
 }
 
 export async function startDeviceLogin(fields: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<DeviceCodeResponse> {
-  const res = await call("/auth/device/code", jsonInit({ hostname: "laptop", platform: "linux", arch: "x64", ...fields }, headers));
+  const res = await call("/auth/device/code", jsonInit({ client_id: CLIENT_ID, hostname: "laptop", platform: "linux", arch: "x64", ...fields }, headers));
   expect(res.status).toBe(200);
   return res.json<DeviceCodeResponse>();
 }
 
 export function poll(deviceCode: string, workerEnv: TestEnv = makeEnv()): Promise<Response> {
-  return callEnv(workerEnv, "/auth/device/token", formInit({ grant_type: DEVICE_GRANT, device_code: deviceCode }));
+  return callEnv(workerEnv, "/auth/device/token", formInit({ grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: CLIENT_ID }));
 }
 
 export async function decide(userCode: string, decision: string, token: string, headers: Record<string, string> = ALLOWED_ORIGIN): Promise<Response> {

@@ -2,7 +2,21 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { REFRESH_IDLE_TTL_MS } from "../../../durable-objects/account/refresh-tokens.ts";
 import { DEVICE_STATUS_TTL_MS } from "../../../worker/auth/identity-cache.ts";
-import { bearer, call, callEnv, deviceLogin, expectError, expectInvalid, formInit, makeEnv, refresh, sha256, sql, type TokenResponse } from "./helpers.ts";
+import {
+  bearer,
+  call,
+  callEnv,
+  deviceLogin,
+  expectError,
+  expectInvalid,
+  expectOAuthError,
+  formInit,
+  makeEnv,
+  refresh,
+  sha256,
+  sql,
+  type TokenResponse,
+} from "./helpers.ts";
 
 afterEach(() => vi.useRealTimers());
 
@@ -31,12 +45,13 @@ describe("refresh_token grant", () => {
     const stable = makeEnv();
     expect((await me(first.access_token, stable)).status).toBe(200);
     const second = await (await refresh(first.refresh_token)).json<TokenResponse>();
-    // The old token no longer works...
-    await expectError(await refresh(first.refresh_token), 400, "invalid_grant");
-    // ...and its reuse revoked the device: the current refresh token fails too,
-    await expectError(await refresh(second.refresh_token), 400, "invalid_grant");
+    // The rotated token's successor is in use, so presenting the old one is no lost answer: it is a replay,
+    const third = await (await refresh(second.refresh_token)).json<TokenResponse>();
+    await expectOAuthError(await refresh(first.refresh_token), 400, "invalid_grant");
+    // ...and it revoked the device: the current refresh token fails too,
+    await expectOAuthError(await refresh(third.refresh_token), 400, "invalid_grant");
     // and so do its access tokens, at once for a fresh config,
-    const log = await expectInvalid(await me(second.access_token), second.access_token);
+    const log = await expectInvalid(await me(third.access_token), third.access_token);
     expect(log.detail).toBe("device revoked");
     await expectInvalid(await me(first.access_token), first.access_token);
     // and within the device-status cache TTL for a config that had it cached.
@@ -54,7 +69,7 @@ describe("refresh_token grant", () => {
     expect(row!.expires_at - row!.created_at).toBe(REFRESH_IDLE_TTL_MS);
     expect(REFRESH_IDLE_TTL_MS).toBe(30 * 86_400_000);
     await sql("UPDATE refresh_tokens SET expires_at = ? WHERE hash = ?", Date.now() - 1, hash);
-    await expectError(await refresh(tokens.refresh_token), 400, "invalid_grant");
+    await expectOAuthError(await refresh(tokens.refresh_token), 400, "invalid_grant");
   });
 
   it("slides the idle window forward on every rotation", async () => {
@@ -86,7 +101,8 @@ describe("refresh_token grant", () => {
 
   it("stops working once the user is removed from the access list", async () => {
     const tokens = await deviceLogin("member");
-    await expectError(await refresh(tokens.refresh_token, makeEnv({ MEMBER_EMAILS: "" })), 400, "access_denied");
+    // RFC 6749 §5.2: a refresh grant that no longer holds is invalid_grant (access_denied is the device grant's).
+    await expectOAuthError(await refresh(tokens.refresh_token, makeEnv({ MEMBER_EMAILS: "" })), 400, "invalid_grant");
   });
 });
 
@@ -97,7 +113,7 @@ describe("POST /auth/logout", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ revoked: true });
     expect(res.headers.get("set-cookie")).toMatch(/__Host-outpost_refresh=;.*Max-Age=0/);
-    await expectError(await refresh(tokens.refresh_token), 400, "invalid_grant");
+    await expectOAuthError(await refresh(tokens.refresh_token), 400, "invalid_grant");
     await expectInvalid(await me(tokens.access_token), tokens.access_token);
     const [device] = await sql<{ revoked_at: number | null; revoked_reason: string }>(
       "SELECT revoked_at, revoked_reason FROM devices WHERE id = ?",

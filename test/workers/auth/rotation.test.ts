@@ -96,20 +96,39 @@ describe("/.well-known/jwks.json", () => {
   });
 });
 
-describe("/.well-known/openid-configuration", () => {
-  it("describes the issuer, its keys, the device endpoints and grant types", async () => {
-    const res = await call("/.well-known/openid-configuration");
-    expect(res.status).toBe(200);
-    const doc = await res.json<Record<string, unknown>>();
-    expect(doc).toMatchObject({
-      issuer: "https://outpost.example.com",
-      jwks_uri: "https://outpost.example.com/.well-known/jwks.json",
-      device_authorization_endpoint: "https://outpost.example.com/auth/device/code",
-      token_endpoint: "https://outpost.example.com/auth/device/token",
-      auth_provider: "outpost",
-    });
-    expect(doc.grant_types_supported).toEqual(expect.arrayContaining(["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]));
-    expect(doc).not.toHaveProperty("supabase_url");
+describe("/.well-known/openid-configuration and /.well-known/oauth-authorization-server (RFC 8414)", () => {
+  it.each(["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"])(
+    "%s describes the issuer, its keys, the device, token and revocation endpoints, grant types and public clients",
+    async (path) => {
+      const res = await call(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      const doc = await res.json<Record<string, unknown>>();
+      expect(doc).toEqual({
+        issuer: "https://outpost.example.com",
+        jwks_uri: "https://outpost.example.com/.well-known/jwks.json",
+        device_authorization_endpoint: "https://outpost.example.com/auth/device/code",
+        token_endpoint: "https://outpost.example.com/auth/token",
+        revocation_endpoint: "https://outpost.example.com/auth/revoke",
+        grant_types_supported: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        // REQUIRED by RFC 8414 §2; there is no authorization endpoint, so no response type.
+        response_types_supported: [],
+        // The default of both is client_secret_basic: Outpost's clients are public.
+        token_endpoint_auth_methods_supported: ["none"],
+        revocation_endpoint_auth_methods_supported: ["none"],
+        auth_provider: "outpost",
+      });
+    },
+  );
+
+  it("names endpoints that answer POST", async () => {
+    const doc = await (await call("/.well-known/oauth-authorization-server")).json<Record<string, string>>();
+    for (const key of ["device_authorization_endpoint", "token_endpoint", "revocation_endpoint"]) {
+      const res = await call(doc[key]!, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" });
+      // Each is reached (no 404) and answers an empty request in OAuth's shape.
+      expect(res.status, key).toBe(400);
+      expect((await res.json<{ error: string }>()).error, key).toBe("invalid_request");
+    }
   });
 
   it("uses PUBLIC_URL's origin as the issuer, dropping any path", async () => {
@@ -117,7 +136,7 @@ describe("/.well-known/openid-configuration", () => {
     const doc = await res.json<{ issuer: string; jwks_uri: string; token_endpoint: string }>();
     expect(doc.issuer).toBe("https://gw.example.net:8443");
     expect(doc.jwks_uri).toBe("https://gw.example.net:8443/.well-known/jwks.json");
-    expect(doc.token_endpoint).toBe("https://gw.example.net:8443/auth/device/token");
+    expect(doc.token_endpoint).toBe("https://gw.example.net:8443/auth/token");
   });
 
   it("answers 503 without echoing anything when PUBLIC_URL is missing", async () => {

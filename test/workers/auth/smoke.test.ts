@@ -19,7 +19,7 @@ describe("smoke", () => {
     const code = await call("/auth/device/code", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ hostname: "laptop", platform: "linux", arch: "x64" }),
+      body: JSON.stringify({ client_id: "outpost-cli", hostname: "laptop", platform: "linux", arch: "x64" }),
     });
     expect(code.status).toBe(200);
     const dc = await code.json<{ device_code: string; user_code: string }>();
@@ -27,11 +27,15 @@ describe("smoke", () => {
       call("/auth/device/token", {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code }).toString(),
+        body: new URLSearchParams({
+          grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+          device_code: dc.device_code,
+          client_id: "outpost-cli",
+        }).toString(),
       });
     const p1 = await poll();
     expect(p1.status).toBe(400);
-    expect((await errorOf(p1)).code).toBe("authorization_pending");
+    expect(await p1.json()).toMatchObject({ error: "authorization_pending" });
     const owner = await mint({});
     const approve = await call("/auth/device/approve", {
       method: "POST",
@@ -40,6 +44,6 @@ describe("smoke", () => {
     });
     expect(approve.status).toBe(200);
     const p2 = await poll();
-    expect((await errorOf(p2)).code).toBe("slow_down");
+    expect(await p2.json()).toMatchObject({ error: "slow_down", interval: 10 });
   });
 });
