@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI_CLIENT_ID, DEVICE_CODE_GRANT } from "../../../shared/identity.ts";
 import type { Stack } from "../../support/stack.ts";
 import { hasChromium, openPhone, shot, signIn, startWebStack, type PhoneBrowser } from "./browser.ts";
 import { loginDriver, type LoginDriver } from "./cli-login.ts";
@@ -81,7 +82,7 @@ describe.skipIf(!hasChromium)("device login approval", () => {
     const res = await fetch(`${stack.edgeUrl}/auth/device/code`, {
       method: "POST",
       headers: { "mf-cf-blob": JSON.stringify({ country: "DE", city: "Berlin", asn: 3320, asOrganization: "Deutsche Telekom AG" }) },
-      body: new URLSearchParams({ client_name: "outpost-cli", hostname: "not-my-laptop", platform: "linux", arch: "x64" }),
+      body: new URLSearchParams({ client_id: CLI_CLIENT_ID, client_name: "outpost-cli", hostname: "not-my-laptop", platform: "linux", arch: "x64" }),
     });
     const dc = (await res.json()) as { device_code: string; verification_uri_complete: string };
     await page.goto(dc.verification_uri_complete);
@@ -99,10 +100,10 @@ describe.skipIf(!hasChromium)("device login approval", () => {
     await expect.poll(() => page.getByTestId("device-result").getAttribute("data-result")).toBe("denied");
     const poll = await fetch(`${stack.edgeUrl}/auth/device/token`, {
       method: "POST",
-      body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: dc.device_code }),
+      body: new URLSearchParams({ grant_type: DEVICE_CODE_GRANT, device_code: dc.device_code, client_id: CLI_CLIENT_ID }),
     });
     expect(poll.status).toBe(400);
-    expect(await poll.text()).toContain("access_denied");
+    expect(((await poll.json()) as { error: string }).error).toBe("access_denied");
   }, 60_000);
 
   it("asks for the code on plain /device, and a denial reaches the CLI", async () => {
