@@ -1,7 +1,7 @@
 // The origins' links: each running `outpost origin` holds one hibernatable WebSocket to the hub and sends "ping" every
 // second, answered by the runtime without waking the hub; the hub reads when it last answered to tell whether the
 // laptop is awake.
-import { LINK_GOING_AWAY, LINK_TIMED_OUT, ORIGIN_LINK_TTL_MS, type OriginLinkView } from "../../shared/api-types.ts";
+import { LINK_GOING_AWAY, LINK_TIMED_OUT, ORIGIN_LINK_PING_MS, ORIGIN_LINK_TTL_MS, type OriginLinkView } from "../../shared/api-types.ts";
 import { iso } from "./model.ts";
 
 /** The tag of origin links; events are never broadcast to them. */
@@ -12,6 +12,8 @@ export const LINK_TAG = "origin-link";
  */
 const MAX_LINKS = 4;
 const POLICY_VIOLATION = 1008;
+/** A link that pinged this recently is alive now, not merely within its TTL: two pings' worth, so one late ping is fine. */
+const ALIVE_MS = 2 * ORIGIN_LINK_PING_MS;
 
 /** Who opened a link; stored with the socket so it survives hibernation. */
 export interface LinkAttachment {
@@ -91,6 +93,11 @@ export class Links {
     const lastSeen = this.lastSeen();
     if (this.#lingering !== null && this.#lingering + ORIGIN_LINK_TTL_MS <= now) this.#lingering = null;
     return { up, lastSeen };
+  }
+
+  /** Whether an open link pinged just now: the origin process is running, not merely not yet timed out. */
+  alive(now: number): boolean {
+    return this.#open().some((ws) => this.seenAt(ws) + ALIVE_MS > now);
   }
 
   /** When a link (open, or closed within its TTL) was last heard from; null when there is none. */

@@ -58,7 +58,7 @@ export class OriginWatch {
 
   /** What a proxied request saw of the origin; a failure is confirmed by a probe soon after. */
   report(ok: boolean, now: number): void {
-    this.#emit(this.#reach.observe(ok, now), now);
+    this.#emit(this.#reach.observe(ok, now, this.#reach.generation, this.links.alive(now)), now);
     if (!ok) this.#probeAt = now + this.#reach.nextProbeIn();
   }
 
@@ -78,7 +78,7 @@ export class OriginWatch {
     const ok = await probeOrigin(env);
     if (ok === null) return;
     const at = Date.now();
-    this.#emit(this.#reach.observe(ok, at, generation), at);
+    this.#emit(this.#reach.observe(ok, at, generation, this.links.alive(at)), at);
     this.#probeAt = at + this.#reach.nextProbeIn();
   }
 

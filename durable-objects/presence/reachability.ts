@@ -28,17 +28,24 @@ const EVENT_OF: Record<OriginReachability, OriginEventType> = {
 
 /**
  * The rules:
- * - link up: `online`, or `unreachable` once the probe is failing (the process is alive, the tunnel is not);
+ * - link up: `online`, or `unreachable` once the probe is failing while the link is still pinging (the process is
+ *   alive, the tunnel is not);
  * - no link: the probe alone decides, as before links existed (`online` / `offline`), so an origin without a
  *   credential behaves as it always did;
  * - the link going down is `offline` at once (its TTL is its own debounce); the probe's earlier word is forgotten, so
  *   only a probe made after that can bring it back without the link;
- * - a probe result from before the link last changed is stale and ignored (the generation).
+ * - a probe result from before the link last changed is stale and ignored (the generation);
+ * - every change of what phones see is an event: a link coming up while the probe already said `online` (the origin
+ *   answered it first on waking) is a second origin_online, now with `link: true`.
  */
 export class Reachability {
   #state: OriginReachability | null;
   #lastSeen: number | null;
   #link: boolean;
+  /** The `link` the last event showed: phones hear of the link coming up even when the state stays `online`. */
+  #shownLink: boolean;
+  /** Whether the link was pinging when the probe last failed: `unreachable` needs the process to be seen alive. */
+  #alive = true;
   #verdict: Verdict = null;
   #failures = 0;
   #generation = 0;
@@ -47,6 +54,7 @@ export class Reachability {
     this.#state = saved.state;
     this.#lastSeen = saved.lastSeen;
     this.#link = saved.link;
+    this.#shownLink = saved.link;
     // The verdict that explains the saved state, so a restart changes nothing by itself.
     if (saved.state === "unreachable" || (saved.state === "offline" && !saved.link)) {
       this.#verdict = "failing";
@@ -75,9 +83,13 @@ export class Reachability {
     return this.#settle();
   }
 
-  /** A probe of /health through the tunnel, or what a proxied request saw of the origin. */
-  observe(ok: boolean, now: number, generation = this.#generation): OriginTransition | null {
+  /**
+   * A probe of /health through the tunnel, or what a proxied request saw of the origin. `alive`: a link pinged just now
+   * (not merely within its TTL).
+   */
+  observe(ok: boolean, now: number, generation = this.#generation, alive = true): OriginTransition | null {
     if (generation !== this.#generation) return null;
+    this.#alive = alive;
     if (ok) {
       this.#failures = 0;
       this.#verdict = "ok";
@@ -116,7 +128,12 @@ export class Reachability {
   }
 
   #derive(): OriginReachability | null {
-    if (this.#link) return this.#verdict === "failing" ? "unreachable" : "online";
+    if (this.#link) {
+      if (this.#verdict !== "failing") return "online";
+      // Failing while the link has stopped pinging (the laptop froze, the process was killed and its link lingers): not
+      // `unreachable` but, at the link's TTL, `offline`; until then nothing changes.
+      return this.#alive ? "unreachable" : null;
+    }
     if (this.#verdict === "ok") return "online";
     // Nothing known yet (no link, no verdict): stay unknown rather than report a state nobody observed.
     if (this.#verdict === null && this.#state === null) return null;
@@ -125,8 +142,9 @@ export class Reachability {
 
   #settle(): OriginTransition | null {
     const next = this.#derive();
-    if (next === this.#state || next === null) return null;
+    if (next === null || (next === this.#state && this.#link === this.#shownLink)) return null;
     this.#state = next;
+    this.#shownLink = this.#link;
     return { type: EVENT_OF[next], data: this.view(null) };
   }
 }

@@ -195,6 +195,30 @@ describe("the probe beside the link", () => {
     phone.close();
   });
 
+  it("a link that stopped pinging (closed and lingering, or frozen) is never called unreachable: it goes offline at its TTL", async () => {
+    const stub = hub();
+    origin.state.health = 503;
+    const phone = await watching(stub);
+    const killed = await linkOn(stub);
+    const frozen = await linkOn(stub);
+    await phone.next(isOrigin);
+    expect(await runDueAlarm(stub)).toBe(true); // the probe at link-up: the first failure
+    killed.socket.ws.close(1000, "gone");
+    await killed.closed;
+    clock.advance(2000);
+    expect(await runDueAlarm(stub)).toBe(true); // the second failure, with no link pinging
+    expect(origin.state.probes).toBe(2);
+    expect((await stub.list()).origin.state).toBe("online");
+    clock.advance(ORIGIN_LINK_TTL_MS - 2000);
+    await settle(stub);
+    expect(originEvents(phone)).toEqual([
+      ["origin_online", "online", true],
+      ["origin_offline", "offline", false],
+    ]);
+    expect(await frozen.closed).toMatchObject({ code: 4408 });
+    phone.close();
+  });
+
   it("without the link, the probe alone decides as before: a link that went away and a probe that answers is online, link:false", async () => {
     const stub = hub();
     const phone = await watching(stub);
