@@ -17,11 +17,10 @@ import {
 } from "./model.ts";
 import type { OriginLinkView } from "../../shared/api-types.ts";
 import type { ExitReport } from "../../shared/presence.ts";
-import { answerAgent } from "./agents.ts";
-import type { LinkAttachment } from "./links.ts";
+import { answerAgent, closeQuietly, POLICY_VIOLATION } from "./agents.ts";
 import { OriginWatch } from "./origin-watch.ts";
 import { Outbox } from "./outbox.ts";
-import { eventMessage, openSocket, WATCHER_HEADER, Watchers, type Snapshot } from "./sockets.ts";
+import { eventMessage, openSocket, Watchers, type Snapshot } from "./sockets.ts";
 import { PresenceStore } from "./store.ts";
 import { applyBeat, applyExit, applyExpiry, isFinal, type Change } from "./transitions.ts";
 
@@ -222,7 +221,7 @@ export class PresenceHub extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const now = Date.now();
     this.#origin.settle(now);
-    const response = this.#openLink(request, now) ?? openSocket(request, this.#watchers, this.#store, now, () => this.#snapshot(now));
+    const response = this.#origin.open(request, now) ?? openSocket(request, this.#watchers, this.#store, now, () => this.#snapshot(now));
     if (!response) return new Response("Not found", { status: 404 });
     // A socket is open: make sure the alarm comes round to probe the origin and sweep ended credentials (and, for a
     // link, to deliver the outbox at once).
@@ -230,17 +229,9 @@ export class PresenceHub extends DurableObject<Env> {
     return response;
   }
 
-  /** An origin's link on /origin, forwarded by the Worker once it checked the credential (owners and members only). */
-  #openLink(request: Request, now: number): Response | null {
-    if (new URL(request.url).pathname !== "/origin" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
-    const who = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as Omit<LinkAttachment, "connectedAt" | "seenAt"> | null;
-    if (!who) return null;
-    return this.#origin.opened({ sub: who.sub, email: who.email, exp: who.exp, deviceId: who.deviceId ?? null, role: who.role }, now);
-  }
-
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // Phones only listen, links only ping ("ping" is answered by the runtime's auto-response without waking the hub).
-    if (this.#origin.links.isLink(ws)) return closeQuietly(ws, 1008, "an origin link carries only pings");
+    if (this.#origin.links.isLink(ws)) return closeQuietly(ws, POLICY_VIOLATION, "an origin link carries only pings");
     if (!this.#watchers.isAgent(ws)) return;
     await answerAgent(ws, message, Date.now(), { ttl: this.#ttlMs / 1000, interval: this.#intervalS }, this);
   }
@@ -361,13 +352,5 @@ export class PresenceHub extends DurableObject<Env> {
       this.#resident = null;
       this.#keepResident();
     }, this.#ttlMs);
-  }
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closing.
   }
 }

@@ -2,16 +2,16 @@
 // second, answered by the runtime without waking the hub; the hub reads when it last answered to tell whether the
 // laptop is awake.
 import { LINK_GOING_AWAY, LINK_TIMED_OUT, ORIGIN_LINK_PING_MS, ORIGIN_LINK_TTL_MS, type OriginLinkView } from "../../shared/api-types.ts";
+import { closeQuietly, POLICY_VIOLATION } from "./agents.ts";
 import { iso } from "./model.ts";
 
 /** The tag of origin links; events are never broadcast to them. */
-export const LINK_TAG = "origin-link";
+const LINK_TAG = "origin-link";
 /**
  * Links held at once. One origin normally has one (two for a moment while it replaces a dead one); more means
  * something opens them in a loop, and the oldest make room.
  */
 const MAX_LINKS = 4;
-const POLICY_VIOLATION = 1008;
 /** A link that pinged this recently is alive now, not merely within its TTL: two pings' worth, so one late ping is fine. */
 const ALIVE_MS = 2 * ORIGIN_LINK_PING_MS;
 
@@ -133,12 +133,4 @@ export class Links {
 function latest(times: (number | null)[]): number | null {
   const known = times.filter((t): t is number => t !== null);
   return known.length > 0 ? Math.max(...known) : null;
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closing.
-  }
 }

@@ -4,7 +4,7 @@ import { ORIGIN_LINK_TTL_MS, type OriginReachability, type OriginState } from ".
 import { Links, type LinkAttachment } from "./links.ts";
 import { probeOrigin, type Outbox } from "./outbox.ts";
 import { Reachability, type OriginTransition } from "./reachability.ts";
-import { eventMessage, type Watchers } from "./sockets.ts";
+import { eventMessage, WATCHER_HEADER, type Watchers } from "./sockets.ts";
 import type { PresenceStore } from "./store.ts";
 
 const STATES: readonly string[] = ["online", "offline", "unreachable"] satisfies OriginReachability[];
@@ -35,8 +35,18 @@ export class OriginWatch {
     return new Reachability({ state, lastSeen: this.#store.metaNumber("origin_last_seen"), link: this.#store.metaNumber("origin_link") === 1 });
   }
 
-  /** A link opened: the origin is up now, the outbox is tried at once, and the tunnel is probed at once. */
-  opened(who: Omit<LinkAttachment, "connectedAt" | "seenAt">, now: number): Response {
+  /**
+   * An origin's link on /origin, forwarded by the Worker once it checked the credential (owners and members only): the
+   * origin is up now, the outbox is tried at once, and the tunnel is probed at once. Null for any other request.
+   */
+  open(request: Request, now: number): Response | null {
+    if (new URL(request.url).pathname !== "/origin" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
+    const who = JSON.parse(request.headers.get(WATCHER_HEADER) ?? "null") as Omit<LinkAttachment, "connectedAt" | "seenAt"> | null;
+    if (!who) return null;
+    return this.#opened({ sub: who.sub, email: who.email, exp: who.exp, deviceId: who.deviceId ?? null, role: who.role }, now);
+  }
+
+  #opened(who: Omit<LinkAttachment, "connectedAt" | "seenAt">, now: number): Response {
     // A link that went silent while nobody watched is settled first, so the log says the origin was away meanwhile.
     this.settle(now);
     const response = this.links.accept(who, now);

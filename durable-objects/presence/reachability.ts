@@ -6,7 +6,7 @@ import { PROBE_EVERY_MS, PROBE_FAILURES_TO_FLIP, PROBE_RETRY_MS, iso } from "./m
 /** What the probe says, debounced: "failing" only after PROBE_FAILURES_TO_FLIP failures in a row; null: no word yet. */
 type Verdict = "ok" | "failing" | null;
 
-export type OriginEventType = "origin_online" | "origin_offline" | "origin_unreachable";
+type OriginEventType = "origin_online" | "origin_offline" | "origin_unreachable";
 
 export interface OriginTransition {
   type: OriginEventType;
