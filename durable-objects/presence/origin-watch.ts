@@ -2,6 +2,7 @@
 // logged as an event and pushed to phones on every change.
 import { ORIGIN_LINK_TTL_MS, type OriginReachability, type OriginState } from "../../shared/api-types.ts";
 import { Links, type LinkAttachment } from "./links.ts";
+import { PROBE_RETRY_MS } from "./model.ts";
 import { probeOrigin, type Outbox } from "./outbox.ts";
 import { Reachability, type OriginTransition } from "./reachability.ts";
 import { eventMessage, WATCHER_HEADER, type Watchers } from "./sockets.ts";
@@ -17,6 +18,8 @@ export class OriginWatch {
   readonly #outbox: Outbox;
   #reach: Reachability;
   #probeAt = 0;
+  /** When the last probe started: link changes ask for a probe at once, but no more often than a failure's retry. */
+  #probedAt = 0;
 
   constructor(ctx: DurableObjectState, store: PresenceStore, watchers: Watchers, outbox: Outbox) {
     this.#ctx = ctx;
@@ -84,6 +87,7 @@ export class OriginWatch {
   /** GET /health through the tunnel; a result that arrives after the link changed says nothing about the new link. */
   async probe(env: Env, now: number): Promise<void> {
     this.#probeAt = now + this.#reach.nextProbeIn();
+    this.#probedAt = now;
     const generation = this.#reach.generation;
     const ok = await probeOrigin(env);
     if (ok === null) return;
@@ -110,8 +114,9 @@ export class OriginWatch {
   #linkState(up: boolean, now: number, lastSeen: number | null): void {
     const transition = this.#reach.setLink(up, now, lastSeen);
     if (!transition) return;
-    // Whether the tunnel works is a new question once the link changed: ask it now.
-    this.#probeAt = now;
+    // Whether the tunnel works is a new question once the link changed: ask it now (a link flapping in a loop gets
+    // no more than one probe per PROBE_RETRY_MS).
+    this.#probeAt = Math.max(now, this.#probedAt + PROBE_RETRY_MS);
     this.#emit(transition, now);
   }
 

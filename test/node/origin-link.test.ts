@@ -1,13 +1,16 @@
 // The origin's link over real processes: a real origin child linked to the real Worker in workerd, watched by a phone's
 // presence WebSocket. Frozen (SIGSTOP: its connections left half-open) it shows offline; resumed (SIGCONT) online;
 // killed offline, restarted online. Order and state are asserted, not timings (those are `npm run bench -- origin-link`).
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer } from "../support/http-client.ts";
 import { MEMBER, OWNER } from "../support/identity.ts";
 import { spawnOrigin, trustEdgeEnv, type SpawnedOrigin } from "../support/spawn-origin.ts";
 import { startStack, type Stack } from "../support/stack.ts";
+import { startCli, tempDir } from "./cli/helpers.ts";
 
 interface OriginState {
   online: boolean;
@@ -146,5 +149,39 @@ describe("the origin's link, over real processes", () => {
     const res = await fetch(`${stack.edgeUrl}/api/devices`, { headers: bearer(ownerToken) });
     const body = (await res.json()) as { originLinks: { deviceId: string | null; email: string }[] };
     expect(body.originLinks).toEqual([expect.objectContaining({ deviceId: null, email: OWNER })]);
+  });
+
+  it("`outpost origin` signs its link in as the user signed in on this computer, and says goodbye when stopped", async () => {
+    const xdg = tempDir();
+    mkdirSync(join(xdg, "outpost"), { recursive: true, mode: 0o700 });
+    const credentials = {
+      version: 1,
+      url: stack.edgeUrl,
+      provider: "outpost",
+      access_token: ownerToken,
+      refresh_token: "unused",
+      expires_at: Date.now() + 600_000,
+      email: OWNER,
+    };
+    writeFileSync(join(xdg, "outpost", "credentials.json"), JSON.stringify(credentials), { mode: 0o600 });
+    const cli = await startCli(["origin", "--port", "0", "--edge", stack.edgeUrl, "--data-dir", tempDir("outpost-origin-")], {
+      xdg,
+      env: trustEdgeEnv() as Record<string, string>,
+    });
+    try {
+      await cli.waitFor(new RegExp(`origin link: up to ${stack.edgeUrl} as the stored credentials of ${OWNER}`));
+      const links = async () =>
+        ((await (await fetch(`${stack.edgeUrl}/api/devices`, { headers: bearer(ownerToken) })).json()) as { originLinks: unknown[] }).originLinks.length;
+      expect(await links()).toBe(2);
+      const before = originEvents().length;
+      cli.child.kill("SIGTERM");
+      expect((await cli.done).code).toBe(0);
+      await until(async () => ((await links()) === 1 ? true : undefined), 10_000, "the CLI's link to close");
+      // The test's own origin is still linked: its state did not change.
+      expect(originEvents()).toHaveLength(before);
+      expect((await presence()).origin).toMatchObject({ state: "online", link: true });
+    } finally {
+      cli.child.kill("SIGKILL");
+    }
   });
 });

@@ -164,6 +164,9 @@ presence.get("/origin", requireAuth(), async (c) => {
   assertUpgrade(c);
   const identity = c.get("identity");
   if (identity.role === "viewer") throw new OutpostError("FORBIDDEN", "Only owners and members can link an origin.");
+  // Each link that comes or goes is an event and a probe: opening one counts against the user's write budget.
+  const { success } = await c.env.WRITE_LIMITER.limit({ key: `user:${identity.sub}` });
+  if (!success) throw new OutpostError("RATE_LIMITED", "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
   const who = { sub: identity.sub, email: identity.email, exp: identity.exp, deviceId: identity.deviceId, role: identity.role };
   return presenceStub(c.env).fetch("https://presence.internal/origin", {
     headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify(who) },
