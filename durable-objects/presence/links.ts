@@ -68,6 +68,11 @@ export class Links {
     return Math.max(at, this.#ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0);
   }
 
+  /** Counts a link as heard from at `at` for one TTL (the hub restarted while one was up). */
+  remember(at: number): void {
+    this.#lingering = Math.max(this.#lingering ?? 0, at);
+  }
+
   /** A link closed (by the origin, the network or the hub): it counts for the rest of its TTL unless it said goodbye. */
   closed(ws: WebSocket, code: number): void {
     const seen = this.seenAt(ws);

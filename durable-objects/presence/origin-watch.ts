@@ -28,6 +28,9 @@ export class OriginWatch {
     this.#outbox = outbox;
     this.links = new Links(ctx);
     this.#reach = this.#load();
+    // After a restart (a deploy drops every socket) a link that was up counts as seen now, for one TTL: its origin
+    // reconnects at once, and phones see no blink offline. Sessions get the same grace (hub.ts).
+    if (this.#reach.link) this.links.remember(Date.now());
   }
 
   /** The stored state; hubs from before links stored only `origin_online`. */
@@ -112,11 +115,11 @@ export class OriginWatch {
   }
 
   #linkState(up: boolean, now: number, lastSeen: number | null): void {
+    const generation = this.#reach.generation;
     const transition = this.#reach.setLink(up, now, lastSeen);
-    if (!transition) return;
     // Whether the tunnel works is a new question once the link changed: ask it now (a link flapping in a loop gets
     // no more than one probe per PROBE_RETRY_MS).
-    this.#probeAt = Math.max(now, this.#probedAt + PROBE_RETRY_MS);
+    if (this.#reach.generation !== generation) this.#probeAt = Math.max(now, this.#probedAt + PROBE_RETRY_MS);
     this.#emit(transition, now);
   }
 

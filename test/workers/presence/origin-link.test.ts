@@ -5,7 +5,23 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PresenceHub } from "../../../durable-objects/presence/hub.ts";
 import { ORIGIN_LINK_TTL_MS } from "../../../shared/api-types.ts";
 import { deviceLogin } from "../auth/helpers.ts";
-import { CALLER, api, as, alarmOf, clock, expectError, fakeOrigin, hub, hubIdOf, runDueAlarm, socketOf, tokenFor, watchHub, type Socket } from "./helpers.ts";
+import {
+  CALLER,
+  api,
+  as,
+  alarmOf,
+  clock,
+  expectError,
+  fakeOrigin,
+  hub,
+  hubIdOf,
+  restart,
+  runDueAlarm,
+  socketOf,
+  tokenFor,
+  watchHub,
+  type Socket,
+} from "./helpers.ts";
 
 let origin: ReturnType<typeof fakeOrigin>;
 beforeEach(() => {
@@ -163,6 +179,34 @@ describe("link up and down", () => {
     const snapshot = await phone.next((m) => m.type === "snapshot");
     expect(snapshot.origin).toMatchObject({ online: false, state: "offline", link: false });
     expect(await closed).toMatchObject({ code: 4408 });
+    phone.close();
+  });
+});
+
+describe("a restarted hub", () => {
+  it("keeps the state; a link that was up counts for one TTL, so reconnecting at once shows nothing, and not coming back is offline", async () => {
+    let stub = hub();
+    await linkOn(stub);
+    await settle(stub);
+    // A deploy: the hub starts afresh and every socket is dropped.
+    stub = await restart(stub);
+    let phone = await watchHub(stub);
+    expect((await phone.next((m) => m.type === "snapshot")).origin).toMatchObject({ state: "online", link: true });
+    clock.advance(500);
+    await linkOn(stub);
+    clock.advance(ORIGIN_LINK_TTL_MS);
+    await pingAll(stub);
+    await settle(stub);
+    expect(originEvents(phone)).toEqual([]);
+    phone.close();
+
+    stub = await restart(stub);
+    origin.state.health = 503;
+    phone = await watchHub(stub);
+    await phone.next((m) => m.type === "snapshot");
+    clock.advance(ORIGIN_LINK_TTL_MS);
+    await settle(stub);
+    expect(originEvents(phone)).toEqual([["origin_offline", "offline", false]]);
     phone.close();
   });
 });
