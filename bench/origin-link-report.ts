@@ -90,7 +90,7 @@ ${summary}
 - **Edge**: the Worker bundled from the ${input.source}, with wrangler's esbuild and wrangler's settings
   (\`bench/worker-build.ts\`), run in workerd through Miniflare directly (\`bench/workerd.ts\`), not \`wrangler dev\`;
   Durable Objects and vars from \`wrangler.toml\` (so the default \`READY_TIMEOUT_MS\` of the probe), identity settings from
-  \`test/support/identity.ts\`. One workerd per design, each with its own presence hub.
+  \`test/support/identity.ts\`. One workerd per stack, each with its own presence hub.
 - **Origin**: the real origin (\`origin/main.ts\`, \`test/support/spawn-origin.ts\`) as a child process on loopback, its
   port the Worker's \`ORIGIN_URL\` (locally there is no tunnel: the probe goes straight to it), \`--edge\` the Worker's
   direct socket. With the link it has \`OUTPOST_TOKEN\` (an owner's access token) and pings every ${input.pingMs} ms; the
@@ -103,7 +103,10 @@ ${summary}
   so the freeze falls at a random phase of the design's own clock; \`SIGSTOP\` the origin (the process frozen, its TCP
   connections left open, as a sleeping laptop's are) and time until the phone gets \`origin_offline\`; wait again the same
   way; \`SIGCONT\` and time until the phone gets \`origin_online\` (the first one: on waking, the origin may answer the probe
-  a moment before its new link is up). ${input.cycles} cycles per design, both designs at the same time.
+  a moment before its new link is up). ${input.cycles} cycles per design, all at the same time: the link's on one stack
+  (workerd, origin, phone), the probe's shared out over ${input.results.find((r) => r.design.key === "probe")?.design.stacks ?? 1} independent stacks (it takes about a
+  minute a cycle, and the phone's access token lasts 15 minutes). The per-cycle table lists a design's cycles stack
+  after stack.
 
 ### Per cycle
 

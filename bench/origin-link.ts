@@ -26,11 +26,16 @@ export interface Design {
    * at a random phase of the design's own clock (the 1 s ping, the 30 s probe). */
   phaseMs: number;
   linked: boolean;
+  /**
+   * Independent stacks (workerd, origin, phone) that share the cycles, run at once: the probe alone takes about a minute
+   * a cycle, and the phone's and the origin's access tokens last 15 minutes.
+   */
+  stacks: number;
 }
 
 const DESIGNS: Design[] = [
-  { key: "link", label: "Origin link (1 s pings, 3.5 s TTL) + probe", phaseMs: ORIGIN_LINK_PING_MS, linked: true },
-  { key: "probe", label: "Probe only (no link: an origin without a credential)", phaseMs: PROBE_EVERY_MS, linked: false },
+  { key: "link", label: "Origin link (1 s pings, 3.5 s TTL) + probe", phaseMs: ORIGIN_LINK_PING_MS, linked: true, stacks: 1 },
+  { key: "probe", label: "Probe only (no link: an origin without a credential)", phaseMs: PROBE_EVERY_MS, linked: false, stacks: 4 },
 ];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,10 +104,10 @@ class Phone {
   }
 }
 
-/** One design's whole run: its own Worker in workerd, its own origin child process, its own phone. */
-async function runDesign(design: Design, scriptPath: string, cycles: number, log: (m: string) => void): Promise<DesignResult> {
+/** One stack of a design: its own Worker in workerd, its own origin child process, its own phone, `cycles` cycles. */
+async function runStack(design: Design, stack: number, scriptPath: string, cycles: number, log: (m: string) => void): Promise<DesignResult> {
   const port = await freePort();
-  const worker: RunningWorker = await startBundledWorker(`outpost-${design.key}`, scriptPath, { ORIGIN_URL: `http://127.0.0.1:${port}` });
+  const worker: RunningWorker = await startBundledWorker(`outpost-${design.key}-${stack}`, scriptPath, { ORIGIN_URL: `http://127.0.0.1:${port}` });
   let origin: SpawnedOrigin | null = null;
   let phone: Phone | null = null;
   try {
@@ -130,7 +135,7 @@ async function runDesign(design: Design, scriptPath: string, cycles: number, log
       // A linked origin's link is back too before the next cycle (the probe may have answered first).
       if (design.linked) while (!phone.state?.link) await sleep(5);
       for (const e of phone.events.slice(beforeFreeze)) if (e.type === "origin_unreachable") result.unexpected.push(`cycle ${cycle + 1}: ${e.type}`);
-      log(`${design.key} cycle ${cycle + 1}/${cycles}: offline after ${result.offlineMs.at(-1)} ms, online after ${result.onlineMs.at(-1)} ms`);
+      log(`${design.key}#${stack + 1} cycle ${cycle + 1}/${cycles}: offline after ${result.offlineMs.at(-1)} ms, online after ${result.onlineMs.at(-1)} ms`);
     }
     return result;
   } finally {
@@ -139,6 +144,18 @@ async function runDesign(design: Design, scriptPath: string, cycles: number, log
     await origin?.stop();
     await worker.stop();
   }
+}
+
+/** A design's cycles, shared out over its stacks and run at once; the results in one list. */
+async function runDesign(design: Design, scriptPath: string, cycles: number, log: (m: string) => void): Promise<DesignResult> {
+  const shares = Array.from({ length: design.stacks }, (_, i) => Math.floor(cycles / design.stacks) + (i < cycles % design.stacks ? 1 : 0));
+  const parts = await Promise.all(shares.filter((n) => n > 0).map((n, i) => runStack(design, i, scriptPath, n, log)));
+  return {
+    design,
+    offlineMs: parts.flatMap((p) => p.offlineMs),
+    onlineMs: parts.flatMap((p) => p.onlineMs),
+    unexpected: parts.flatMap((p, i) => p.unexpected.map((u) => `stack ${i + 1} ${u}`)),
+  };
 }
 
 export async function originLinkBench(ctx: BenchContext): Promise<string> {
@@ -151,8 +168,9 @@ export async function originLinkBench(ctx: BenchContext): Promise<string> {
     ctx.log("bundling the Outpost Worker and starting, per design, workerd, a real origin and a phone's presence WebSocket");
     const source = sourceState();
     const scriptPath = await bundleWorker({ entry: WORKER_SOURCES.entry, outfile: join(tmp, "worker", "index.js") });
-    ctx.log(`${cycles} freeze/resume cycles per design, both designs at once (each on its own workerd and origin)`);
+    ctx.log(`${cycles} freeze/resume cycles per design, all at once (each stack with its own workerd, origin and phone)`);
     const results = await Promise.all(DESIGNS.map((design) => runDesign(design, scriptPath, cycles, ctx.log)));
+
     return renderOriginLink({
       ctx,
       cycles,
