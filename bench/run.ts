@@ -34,6 +34,7 @@ const BENCHMARKS: Record<string, Entry> = {
   "cli-idle": { title: "CLI idle cost", load: async () => (await import("./cli-idle.ts")).cliIdle },
   auth: { title: "Identity cost", load: async () => (await import("./auth.ts")).authBench },
   presence: { title: "Presence hub vs Node + Redis", load: async () => (await import("./presence.ts")).presenceBench },
+  "origin-link": { title: "Origin link: sleep and wake at the phone", load: async () => (await import("./origin-link.ts")).originLinkBench },
 };
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -3,6 +3,7 @@
 import { resolve } from "node:path";
 import { OriginConfigError, originSettingsFromFlags, parseOriginArgs, resolveOriginOptions, USAGE, type OriginSettings } from "./config.ts";
 import type { OriginExtension } from "./app.ts";
+import { startOriginLink, type LinkCredential } from "./link.ts";
 import { startOrigin, type RunningOrigin } from "./server.ts";
 
 export interface RunOriginOptions extends OriginSettings {
@@ -12,6 +13,18 @@ export interface RunOriginOptions extends OriginSettings {
   env?: NodeJS.ProcessEnv;
   /** Routes added to the origin (see startOrigin); `outpost origin` adds none. */
   extensions?: readonly OriginExtension[];
+  /**
+   * The credential the origin's link to the edge signs in with, given the edge's URL; null: no link (the edge then
+   * knows the origin only from its probe). Default: OUTPOST_TOKEN from `env`. `outpost origin` passes the signed-in
+   * user's stored session.
+   */
+  linkCredential?: (edge: string) => LinkCredential | null;
+}
+
+/** OUTPOST_TOKEN as the link's credential: used as it is (it cannot be refreshed). */
+function envCredential(env: NodeJS.ProcessEnv): LinkCredential | null {
+  const token = env.OUTPOST_TOKEN?.trim();
+  return token ? { source: "OUTPOST_TOKEN", token: async () => token } : null;
 }
 
 export { OriginConfigError, originSettingsFromFlags, USAGE as ORIGIN_USAGE };
@@ -21,10 +34,20 @@ export { OriginConfigError, originSettingsFromFlags, USAGE as ORIGIN_USAGE };
  * Options left out come from the environment (OUTPOST_EDGE_URL, OUTPOST_JWKS, ORIGIN_AUDIENCE, OUTPOST_UPSTREAM, …).
  */
 export async function runOrigin(options: RunOriginOptions = {}): Promise<RunningOrigin> {
-  const { log: logLine, env, extensions, ...settings } = options;
+  const { log: logLine, env, extensions, linkCredential, ...settings } = options;
   const log = logLine ?? console.log;
   const resolved = resolveOriginOptions(settings, env ?? process.env);
-  const origin = await startOrigin({ ...resolved, ...(extensions ? { extensions } : {}) });
+  const started = await startOrigin({ ...resolved, ...(extensions ? { extensions } : {}) });
+  const credential = resolved.edge ? (linkCredential ?? (() => envCredential(env ?? process.env)))(resolved.edge) : null;
+  const link = resolved.edge && credential ? startOriginLink({ edge: resolved.edge, credential, log }) : null;
+  // The link says goodbye before the server stops, so phones see the origin offline at once.
+  const origin: RunningOrigin = {
+    ...started,
+    close: async () => {
+      await link?.close();
+      await started.close();
+    },
+  };
   log(`origin listening on ${origin.url}`);
   const keys = resolved.jwks ? `${resolved.jwks.keys.length} configured key(s)` : resolved.edge ? `${resolved.edge}/.well-known/jwks.json` : null;
   if (keys) {
@@ -33,6 +56,7 @@ export async function runOrigin(options: RunOriginOptions = {}): Promise<Running
     log("  no --edge or --jwks: every request except /health is refused (401) until the origin knows the edge's keys");
   }
   log(resolved.upstream ? `  forwarding to ${resolved.upstream}` : `  built-in API, data in ${resolved.dataDir}`);
+  if (resolved.edge && !link) log("  no link to the edge (sign in with `outpost login`, or set OUTPOST_TOKEN): phones learn of sleep and wake from its probe");
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => void origin.close().then(() => process.exit(0)));
   }

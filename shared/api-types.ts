@@ -29,9 +29,20 @@ export interface SessionView {
   endedAt: string | null;
 }
 
+/**
+ * What phones see of the laptop: `online`, `offline` (asleep or gone: no link and no probe answer) or `unreachable`
+ * (its origin link is up, so the process is alive, but requests through the tunnel fail).
+ */
+export type OriginReachability = "online" | "offline" | "unreachable";
+
 export interface OriginState {
+  /** `state === "online"`; kept for clients that know only two states. */
   online: boolean;
+  /** When the origin was last known to be alive (a ping on its link, an answered probe or delivery). */
   lastSeen: string | null;
+  state: OriginReachability;
+  /** Whether the origin's link (GET /api/presence/origin) is up: false for an origin running without a credential. */
+  link: boolean;
 }
 
 /** A session's `meta`: a JSON object (it arrives as JSON and is stored as JSON); nested values are not typed further. */
@@ -135,6 +146,27 @@ export type AgentAnswer = { type: "ack"; id: AgentMessageId; results: AckResult[
 /** The close code the edge sends when the credential behind a WebSocket expired or was revoked (4000–4999: ours). */
 export const SESSION_ENDED = 4401;
 
+// --- the origin link (GET /api/presence/origin)
+
+/**
+ * The origin sends "ping" this often on its link; the hub's runtime answers "pong" without waking the hub. A link
+ * silent for ORIGIN_LINK_TTL_MS counts as gone (the laptop asleep or the process frozen): the hub closes it with
+ * LINK_TIMED_OUT and phones see the origin offline, and an origin hearing no pong that long reconnects.
+ *
+ * The numbers: phones must learn of a sleeping laptop within 5 s. Detection takes at most the TTL after the last ping
+ * (the hub's alarm is set to exactly that moment), so the TTL must leave room below 5 s for the alarm and the push;
+ * and it must outlast a ping or two lost to a Wi-Fi hiccup or an event-loop stall, so one late ping does not flip the
+ * state. 1 s pings and a 3.5 s TTL tolerate 2.5 s of silence and report in at most 3.5 s. The pings cost nothing at
+ * the edge: auto-responses are neither billed as requests nor wake the hub (only the alarm that checks them does, and
+ * only while someone watches).
+ */
+export const ORIGIN_LINK_PING_MS = 1000;
+export const ORIGIN_LINK_TTL_MS = 3500;
+/** The hub closed a link it heard no ping on within the TTL; the origin reconnects at once. */
+export const LINK_TIMED_OUT = 4408;
+/** The close code an origin stopping on purpose sends: the hub shows it offline at once instead of after the TTL. */
+export const LINK_GOING_AWAY = 1001;
+
 // --- devices
 
 /** A signed-in device (a CLI or a browser), as GET /api/devices lists it. */
@@ -152,10 +184,22 @@ export interface DeviceRecord {
   revokedAt: number | null;
 }
 
+/** An origin's link to the edge, as GET /api/devices lists it beside the device whose credential opened it. */
+export interface OriginLinkView {
+  /** The signed-in device behind the link's credential; null for a token that names none (OUTPOST_TOKEN, Supabase). */
+  deviceId: string | null;
+  email: string;
+  connectedAt: string;
+  /** Its last ping (or its opening, before the first). */
+  lastSeen: string;
+}
+
 /** GET /api/devices: owners see every device, everyone else their own; `current` is the caller's. */
 export interface DeviceList {
   devices: DeviceRecord[];
   current: string | null;
+  /** The origin links open now, with the same visibility as the devices. */
+  originLinks: OriginLinkView[];
 }
 
 /** DELETE /api/devices/:id. */

@@ -10,6 +10,7 @@ const PRESENCE_EVENT_TYPES = [
   "session_failed",
   "origin_online",
   "origin_offline",
+  "origin_unreachable",
 ] as const;
 
 export type PresenceEventType = (typeof PRESENCE_EVENT_TYPES)[number];
@@ -24,7 +25,10 @@ export interface PresenceEvent<Type extends string = PresenceEventType> {
   type: Type;
   sessionId: string | null;
   at: string;
-  /** Session events carry the SessionView after the change; origin events an OriginState. */
+  /**
+   * Session events carry the SessionView after the change; origin events an OriginState (origin_online, origin_offline
+   * and origin_unreachable name its three states; `data.state` says the same).
+   */
   data: Record<string, unknown>;
 }
 

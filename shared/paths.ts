@@ -34,6 +34,8 @@ export const PATHS = {
   presenceSocket: "/api/presence/ws",
   /** An agent process's WebSocket for heartbeats and end reports. */
   agentSocket: "/api/presence/agent",
+  /** The origin's link: one WebSocket per running origin, whose pings say the laptop is awake. */
+  originLink: "/api/presence/origin",
   devices: "/api/devices",
   enrollLinks: "/api/enroll-links",
   access: "/api/access",

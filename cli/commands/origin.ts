@@ -9,6 +9,8 @@ import { parseEdgeUrl, readCredentials } from "../lib/config.ts";
 import { configError, usageError } from "../lib/errors.ts";
 import { EdgeClient } from "../lib/http.ts";
 import { out } from "../lib/output.ts";
+import { Session } from "../lib/session.ts";
+import type { LinkCredential } from "../../origin/link.ts";
 
 export function registerOrigin(cli: CAC): void {
   const origin = cli.command("origin", "Start the origin server on this computer (what the tunnel exposes to the edge)");
@@ -30,7 +32,7 @@ export function registerOrigin(cli: CAC): void {
       const host = flags.host ?? ORIGIN_OPTIONS.host.default;
       const { runOrigin, OriginConfigError, originSettingsFromFlags } = await import("../../origin/main.ts");
       try {
-        await runOrigin(originSettingsFromFlags(flags));
+        await runOrigin({ ...originSettingsFromFlags(flags), linkCredential });
       } catch (err) {
         if (err instanceof OriginConfigError) throw usageError(err.message, "See `outpost origin --help`.");
         const code = (err as NodeJS.ErrnoException).code;
@@ -50,6 +52,23 @@ export function registerOrigin(cli: CAC): void {
     .example('  $ OUTPOST_SIGNING_KEY="$(cat key.json)" outpost enroll-link --email me@example.com --url https://outpost.example.com')
     .example("  $ outpost enroll-link --email me@example.com --key-file ./signing-key.jwk.json --url https://outpost.example.com")
     .action((options: Options) => enrollLink(options));
+}
+
+/**
+ * The origin's link signs in as whoever is signed in to that edge on this computer (OUTPOST_TOKEN first, as for every
+ * command), refreshing the stored session as the other commands do; nobody signed in there: no link.
+ */
+function linkCredential(edge: string): LinkCredential | null {
+  let creds: ReturnType<typeof readCredentials> = null;
+  try {
+    creds = readCredentials();
+  } catch (err) {
+    out.warn(`no link to the edge: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const session = new Session({ url: edge, source: "flag" }, creds, process.env.OUTPOST_TOKEN?.trim() || null);
+  if (!session.signedIn) return null;
+  const source = session.source === "env" ? "OUTPOST_TOKEN" : `the stored credentials${session.credentials?.email ? ` of ${session.credentials.email}` : ""}`;
+  return { source, token: (refresh) => session.accessToken(refresh) };
 }
 
 /** The key the edge signs with (OUTPOST_SIGNING_KEY), checked by the same rule the edge applies. */

@@ -9,7 +9,7 @@ import type { Caller, HeartbeatInput, HeartbeatResult, Refusal } from "./model.t
 export const AGENT_TAG = "agent";
 /** More malformed messages in a row than this close the socket (1008). */
 const MAX_MALFORMED = 5;
-const POLICY_VIOLATION = 1008;
+export const POLICY_VIOLATION = 1008;
 
 /** Who is behind an agent socket; stored with the socket so it survives hibernation. */
 export interface Agent {
@@ -157,7 +157,8 @@ function sendQuietly(ws: WebSocket, message: unknown): void {
   }
 }
 
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+/** Closes a socket, ignoring one that is closing already. */
+export function closeQuietly(ws: WebSocket, code: number, reason: string): void {
   try {
     ws.close(code, reason);
   } catch {

@@ -5,22 +5,21 @@ import { presenceSettings } from "../../shared/settings/index.ts";
 import {
   MAX_LIVE_SESSIONS_PER_OWNER,
   MIN_BEAT_GAP_MS,
-  PROBE_EVERY_MS,
   isActive,
-  iso,
   toView,
   type Caller,
   type HeartbeatInput,
   type HeartbeatResult,
-  type OriginState,
   type Refusal,
   type SessionRecord,
   type SessionView,
   type TimelineEntry,
 } from "./model.ts";
+import type { OriginLinkView } from "../../shared/api-types.ts";
 import type { ExitReport } from "../../shared/presence.ts";
-import { answerAgent } from "./agents.ts";
-import { Outbox, probeOrigin } from "./outbox.ts";
+import { answerAgent, closeQuietly, POLICY_VIOLATION } from "./agents.ts";
+import { OriginWatch } from "./origin-watch.ts";
+import { Outbox } from "./outbox.ts";
 import { eventMessage, openSocket, Watchers, type Snapshot } from "./sockets.ts";
 import { PresenceStore } from "./store.ts";
 import { applyBeat, applyExit, applyExpiry, isFinal, type Change } from "./transitions.ts";
@@ -39,12 +38,14 @@ export interface HubStats {
   live: number;
   watchers: number;
   agents: number;
+  links: number;
 }
 
 export class PresenceHub extends DurableObject<Env> {
   readonly #store: PresenceStore;
   readonly #outbox: Outbox;
   readonly #watchers: Watchers;
+  readonly #origin: OriginWatch;
   readonly #ttlMs: number;
   readonly #intervalS: number;
   /**
@@ -55,8 +56,6 @@ export class PresenceHub extends DurableObject<Env> {
   /** The last real heartbeat per session (never the wake-up time): the 1/s limit and `lastHeartbeat` use it. */
   readonly #lastBeat = new Map<string, number>();
   #alarmAt: number | null = null;
-  #origin: { online: boolean | null; lastSeen: number | null } = { online: null, lastSeen: null };
-  #probeAt = 0;
   /** A wake-up grace is recorded in storage; the first heartbeat after it clears it. */
   #graceRecorded = false;
   #resident: ReturnType<typeof setTimeout> | null = null;
@@ -69,6 +68,7 @@ export class PresenceHub extends DurableObject<Env> {
     this.#store = new PresenceStore(ctx.storage.sql, ctx.id.toString());
     this.#outbox = new Outbox(this.#store, env);
     this.#watchers = new Watchers(ctx);
+    this.#origin = new OriginWatch(ctx, this.#store, this.#watchers, this.#outbox);
     this.#ttlMs = presenceSettings(env).ttlSeconds * 1000;
     this.#intervalS = presenceSettings(env).intervalSeconds;
     void ctx.blockConcurrencyWhile(() => this.#wake());
@@ -78,8 +78,6 @@ export class PresenceHub extends DurableObject<Env> {
   async #wake(): Promise<void> {
     const now = Date.now();
     this.#alarmAt = await this.ctx.storage.getAlarm();
-    const online = this.#store.metaNumber("origin_online");
-    this.#origin = { online: online === null ? null : online === 1, lastSeen: this.#store.metaNumber("origin_last_seen") };
     const live = this.#store.activeSessions();
     // Without this record, a hub restarted again and again before any heartbeat arrives (a deploy loop, an eviction
     // right after each alarm) would push every expiry back forever; with it the grace is one TTL from the first wake-up.
@@ -176,14 +174,29 @@ export class PresenceHub extends DurableObject<Env> {
   }
 
   async list(): Promise<Snapshot & { seq: number }> {
-    return { seq: this.#store.lastSeq(), ...this.#snapshot(Date.now()) };
+    const now = Date.now();
+    // Nobody may have been watching when a link fell silent: settle it before answering.
+    this.#origin.settle(now);
+    await this.#ensureDue(now);
+    return { seq: this.#store.lastSeq(), ...this.#snapshot(now) };
   }
 
   /** What the gateway saw of the origin (call it on changes it notices, not on every request). */
   async reportOrigin(ok: boolean): Promise<void> {
-    this.#noteOrigin(ok, Date.now());
-    const due = this.#outbox.dueAt(Date.now());
-    if (due !== null) await this.#ensureAlarm(due);
+    const now = Date.now();
+    this.#origin.report(ok, now);
+    await this.#ensureDue(now);
+  }
+
+  /** The origin links open now (GET /api/devices lists them). */
+  async originLinks(): Promise<OriginLinkView[]> {
+    this.#origin.settle(Date.now());
+    return this.#origin.links.list();
+  }
+
+  /** A device was revoked: its sockets (phones', agents', links) close now rather than at the next sweep. */
+  async closeDevice(deviceId: string): Promise<number> {
+    return this.#watchers.closeDevice(deviceId);
   }
 
   async stats(): Promise<HubStats> {
@@ -198,7 +211,8 @@ export class PresenceHub extends DurableObject<Env> {
       delivered: this.#outbox.delivered,
       live: this.#lastSeen.size,
       watchers: this.#watchers.count(),
-      agents: this.#watchers.total() - this.#watchers.count(),
+      agents: this.#watchers.total() - this.#watchers.count() - this.#origin.links.count(),
+      links: this.#origin.links.count(),
     };
   }
 
@@ -206,21 +220,28 @@ export class PresenceHub extends DurableObject<Env> {
 
   override async fetch(request: Request): Promise<Response> {
     const now = Date.now();
-    const response = openSocket(request, this.#watchers, this.#store, now, () => this.#snapshot(now));
+    this.#origin.settle(now);
+    const response = this.#origin.open(request, now) ?? openSocket(request, this.#watchers, this.#store, now, () => this.#snapshot(now));
     if (!response) return new Response("Not found", { status: 404 });
-    // A socket is open: make sure the alarm comes round to probe the origin and sweep ended credentials.
-    const next = this.#nextDue(now);
-    if (next !== null) await this.#ensureAlarm(next);
+    // A socket is open: make sure the alarm comes round to probe the origin and sweep ended credentials (and, for a
+    // link, to deliver the outbox at once).
+    await this.#ensureDue(now);
     return response;
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    // Phones only listen ("ping" is answered by the runtime's auto-response without waking the hub).
+    // Phones only listen, links only ping ("ping" is answered by the runtime's auto-response without waking the hub).
+    if (this.#origin.links.isLink(ws)) return closeQuietly(ws, POLICY_VIOLATION, "an origin link carries only pings");
     if (!this.#watchers.isAgent(ws)) return;
     await answerAgent(ws, message, Date.now(), { ttl: this.#ttlMs / 1000, interval: this.#intervalS }, this);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    if (this.#origin.links.isLink(ws)) {
+      const now = Date.now();
+      this.#origin.closed(ws, code, now);
+      await this.#ensureDue(now);
+    }
     this.#watchers.closed(ws, code, reason);
   }
 
@@ -231,6 +252,7 @@ export class PresenceHub extends DurableObject<Env> {
     this.#alarmRuns++;
     this.#alarmAt = null;
     let now = Date.now();
+    this.#origin.settle(now);
     for (const [id, seen] of this.#lastSeen) {
       if (seen + this.#ttlMs > now) continue;
       // Each expiry commits on its own, so a retry after a failure picks up exactly where this run stopped.
@@ -240,19 +262,16 @@ export class PresenceHub extends DurableObject<Env> {
     }
     this.#store.pruneLog(now);
     this.#store.pruneEndedSessions(now);
-    if (this.#wantsProbe() && now >= this.#probeAt) {
+    if ((this.#watched() || this.#origin.confirming()) && this.#origin.probeDue(now)) {
       if (this.#watchers.total() > 0) {
         await this.#watchers.closeEnded(now, async (deviceId) => {
           const device = await accountStub(this.env).getDevice(deviceId);
           return !device || device.revokedAt !== null;
         });
       }
-      const ok = await probeOrigin(this.env);
-      if (ok !== null) this.#noteOrigin(ok, Date.now());
-      // Only once the outcome is stored: the runtime's retry of an alarm that threw before this probes again.
-      this.#probeAt = now + PROBE_EVERY_MS;
+      await this.#origin.probe(this.env, now);
     }
-    if ((await this.#outbox.flush(Date.now())) > 0 && this.#origin.online) this.#origin.lastSeen = Date.now();
+    if ((await this.#outbox.flush(Date.now())) > 0) this.#origin.delivered(Date.now());
     now = Date.now();
     const next = this.#nextDue(now);
     if (next === null) {
@@ -280,44 +299,35 @@ export class PresenceHub extends DurableObject<Env> {
     this.#lastBeat.delete(id);
   }
 
-  #noteOrigin(ok: boolean, now: number): void {
-    const lastSeen = ok ? now : this.#origin.lastSeen;
-    if (this.#origin.online === ok) {
-      this.#origin.lastSeen = lastSeen;
-      return;
-    }
-    const data = { online: ok, lastSeen: iso(lastSeen) };
-    const appended = this.ctx.storage.transactionSync(() => {
-      this.#store.setMeta("origin_online", ok ? 1 : 0);
-      this.#store.setMeta("origin_last_seen", lastSeen);
-      return this.#store.appendEvent(ok ? "origin_online" : "origin_offline", null, now, data);
-    });
-    // Memory follows storage only once the change is stored: after a failed write, the next report or probe retries it.
-    this.#origin = { online: ok, lastSeen };
-    if (ok) this.#outbox.retryNow();
-    this.#watchers.broadcast(eventMessage(appended), now);
-  }
-
   #view(row: SessionRecord, now: number): SessionView {
     return toView(row, { beat: this.#lastBeat.get(row.id), seen: this.#lastSeen.get(row.id) }, this.#ttlMs, now);
   }
 
   #snapshot(now: number): Snapshot {
-    const origin: OriginState = { online: this.#origin.online === true, lastSeen: iso(this.#origin.lastSeen) };
-    return { sessions: this.#store.listSessions(LIST_LIMIT).map((s) => this.#view(s, now)), origin };
+    return { sessions: this.#store.listSessions(LIST_LIMIT).map((s) => this.#view(s, now)), origin: this.#origin.view() };
   }
 
-  #wantsProbe(): boolean {
-    return this.#lastSeen.size > 0 || this.#watchers.total() > 0;
+  /**
+   * Whether anyone cares about the origin's state right now: a live session, or a phone's or an agent's socket. Only
+   * then do the probe and the checks of the link's pings run; an origin's link alone lets the hub sleep (its pings
+   * are answered without waking it), and a state nobody watched is settled when someone next asks.
+   */
+  #watched(): boolean {
+    return this.#lastSeen.size > 0 || this.#watchers.total() > this.#origin.links.count();
   }
 
-  /** The earliest of: the next expiry, the next probe (while anyone cares), the next outbox attempt. */
+  /** The earliest of: the next expiry, the next probe and link check (while anyone cares), the next outbox attempt. */
   #nextDue(now: number): number | null {
     let next = Infinity;
     for (const seen of this.#lastSeen.values()) next = Math.min(next, seen + this.#ttlMs);
-    if (this.#wantsProbe()) next = Math.min(next, Math.max(now, this.#probeAt));
+    if (this.#watched() || this.#origin.confirming()) next = Math.min(next, this.#origin.dueAt(now));
     next = Math.min(next, this.#outbox.dueAt(now) ?? Infinity);
     return next === Infinity ? null : next;
+  }
+
+  async #ensureDue(now: number): Promise<void> {
+    const next = this.#nextDue(now);
+    if (next !== null) await this.#ensureAlarm(next);
   }
 
   /** Moves the alarm earlier if needed; the check and the update happen before any await, so racing calls agree. */

@@ -19,6 +19,13 @@ export const OUTBOX_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 /** Ended and failed sessions stay readable (and owned) this long. */
 export const ENDED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 export const PROBE_EVERY_MS = 30_000;
+/**
+ * One failed probe (or a proxied request that could not reach the origin) is checked again this soon, and only a
+ * second failure in a row changes the state: a lost probe does not flip it, and a real outage still shows within
+ * seconds of the probe that noticed it.
+ */
+export const PROBE_RETRY_MS = 2_000;
+export const PROBE_FAILURES_TO_FLIP = 2;
 export const OUTBOX_BATCH = 100;
 export const OUTBOX_MAX_BACKOFF_MS = 60_000;
 

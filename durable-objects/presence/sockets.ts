@@ -27,7 +27,8 @@ export const WATCHER_HEADER = "x-outpost-watcher";
 
 /**
  * Opens the socket a Worker-forwarded upgrade asks for: an agent's on /agent, or a phone's on /ws (resuming after
- * `?after=` when given). Null for anything else, which the hub answers with a 404.
+ * `?after=` when given). Null for anything else, which the hub answers with a 404 (origin links on /origin are the
+ * hub's own: links.ts).
  */
 export function openSocket(request: Request, watchers: Watchers, store: PresenceStore, now: number, snapshot: () => Snapshot): Response | null {
   const url = new URL(request.url);
@@ -83,7 +84,7 @@ export class Watchers {
     return this.#ctx.getWebSockets(WATCHER_TAG).length;
   }
 
-  /** Every open socket, phones' and agents'. */
+  /** Every open socket: phones', agents' and origin links. */
   total(): number {
     return this.#ctx.getWebSockets().length;
   }
@@ -145,6 +146,21 @@ export class Watchers {
       if (!reason) continue;
       try {
         ws.close(SESSION_ENDED, reason);
+        closed++;
+      } catch {
+        // Already closing.
+      }
+    }
+    return closed;
+  }
+
+  /** Closes every socket (phones', agents', origin links) opened with this device's credential; returns how many. */
+  closeDevice(deviceId: string): number {
+    let closed = 0;
+    for (const ws of this.#ctx.getWebSockets()) {
+      if ((ws.deserializeAttachment() as Watcher | null)?.deviceId !== deviceId) continue;
+      try {
+        ws.close(SESSION_ENDED, "session revoked");
         closed++;
       } catch {
         // Already closing.

@@ -197,6 +197,12 @@ export class PresenceStore {
     return typeof value === "number" ? value : null;
   }
 
+  /** A text entry, or null when it is not set. */
+  metaText(key: string): string | null {
+    const value = this.#one("SELECT value FROM meta WHERE key = ?", key)?.value;
+    return typeof value === "string" ? value : null;
+  }
+
   setMeta(key: string, value: SqlStorageValue): void {
     this.#exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
   }

@@ -1,7 +1,7 @@
 // The live presence feed: a ticket-opened WebSocket that resumes from the last seq and reconnects with backoff.
 import { api, ApiError } from "./api.ts";
 import { Store } from "./lib.ts";
-import { SESSION_ENDED, type OriginState, type SessionView } from "../../shared/api-types.ts";
+import { SESSION_ENDED, type OriginReachability, type OriginState, type SessionView } from "../../shared/api-types.ts";
 import { DISCONNECTED, type PresenceEvent, type PresenceMessage } from "../../shared/events.ts";
 import type { WsTicket } from "../../shared/identity.ts";
 import { PATHS } from "../../shared/paths.ts";
@@ -30,6 +30,19 @@ export interface FeedState {
 const PING_EVERY_MS = 20_000;
 const SILENCE_LIMIT_MS = 45_000;
 const MAX_BACKOFF_MS = 30_000;
+
+/** The origin's events and the state each reports. */
+const ORIGIN_EVENTS: Partial<Record<string, OriginReachability>> = {
+  origin_online: "online",
+  origin_offline: "offline",
+  origin_unreachable: "unreachable",
+};
+
+/** What the snapshot says, filling in `state` and `link` for an edge older than them. */
+function originOf(origin: OriginState | undefined): OriginState | null {
+  if (!origin) return null;
+  return { ...origin, state: origin.state ?? (origin.online ? "online" : "offline"), link: origin.link ?? false };
+}
 
 const initial: FeedState = { sessions: new Map(), origin: null, seq: null, link: "stopped", retryAt: null, alerts: [] };
 
@@ -165,7 +178,7 @@ class PresenceFeed {
     }
     const state = this.state.get();
     if (msg.type === "snapshot" && Array.isArray(msg.sessions)) {
-      this.#patch({ sessions: new Map(msg.sessions.map((s) => [s.id, s])), origin: msg.origin ?? null, seq: msg.seq ?? null });
+      this.#patch({ sessions: new Map(msg.sessions.map((s) => [s.id, s])), origin: originOf(msg.origin), seq: msg.seq ?? null });
       return;
     }
     if (msg.type !== "event" || !msg.event || typeof msg.seq !== "number") return;
@@ -181,9 +194,15 @@ class PresenceFeed {
   #apply(event: PresenceEvent, seq: number): void {
     const state = this.state.get();
     const next: Partial<FeedState> = { seq };
-    if (event.type === "origin_online" || event.type === "origin_offline") {
+    const reach = ORIGIN_EVENTS[event.type];
+    if (reach) {
       const data = event.data as Partial<OriginState>;
-      next.origin = { online: event.type === "origin_online", lastSeen: data.lastSeen ?? state.origin?.lastSeen ?? null };
+      next.origin = {
+        online: reach === "online",
+        state: reach,
+        lastSeen: data.lastSeen ?? state.origin?.lastSeen ?? null,
+        link: data.link ?? state.origin?.link ?? false,
+      };
     } else if (event.type.startsWith("session_")) {
       const data = event.data as Partial<SessionView>;
       const id = data.id ?? event.sessionId;

@@ -12,14 +12,19 @@ import { requiredString } from "../../shared/fields.ts";
 import type { AppEnv } from "../types.ts";
 import type { DeviceList, DeviceRevoked } from "../../shared/api-types.ts";
 import { DEVICE_ID_PATTERN } from "../../shared/limits.ts";
+import { presenceStub } from "./presence.ts";
 
 export const devices = new Hono<AppEnv>();
 
 devices.get("/", requireAuth(), async (c) => {
   const identity = c.get("identity");
-  // Owners see every device; everyone else sees their own.
-  const list = await accountStub(c.env).listDevices(identity.role === "owner" ? null : identity.sub);
-  return c.json({ devices: list, current: identity.deviceId } satisfies DeviceList);
+  // Owners see every device (and origin link); everyone else sees their own.
+  const owner = identity.role === "owner";
+  const [list, links] = await Promise.all([accountStub(c.env).listDevices(owner ? null : identity.sub), presenceStub(c.env).originLinks()]);
+  const mine = new Set(list.map((d) => d.id));
+  const originLinks = links.filter((l) => owner || (l.deviceId ? mine.has(l.deviceId) : l.email === identity.email));
+  c.header("Cache-Control", "no-store");
+  return c.json({ devices: list, current: identity.deviceId, originLinks } satisfies DeviceList);
 });
 
 devices.delete("/:id", requireAuth(), async (c) => {
@@ -35,6 +40,8 @@ devices.delete("/:id", requireAuth(), async (c) => {
   }
   const revoked = await stub.revokeDevice(id);
   rememberDeviceStatus(auth, id, true);
+  // Its open sockets (an origin's link among them) close now, not at the hub's next sweep.
+  await presenceStub(c.env).closeDevice(id);
   return c.json({ device: revoked } satisfies DeviceRevoked);
 });
 

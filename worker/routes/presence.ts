@@ -1,5 +1,5 @@
 // The presence API at the edge, ahead of the proxy: agents' heartbeats (/api/heartbeat), who is alive and the live
-// WebSockets for phones and agents (/api/presence).
+// WebSockets for phones, agents and the origin's link (/api/presence).
 import { Hono, type Context } from "hono";
 import { readFields } from "../body.ts";
 import { requireAuth } from "../auth/middleware.ts";
@@ -157,6 +157,22 @@ presence.get("/agent", requireAuth({ wsTicket: true }), async (c) => {
   });
 });
 
+// An origin's link: one socket per running `outpost origin`, whose pings tell the hub within seconds that the laptop
+// went to sleep or woke up. Bearer tokens only (it is no browser), owners and members only.
+presence.get("/origin", requireAuth(), async (c) => {
+  settings(c);
+  assertUpgrade(c);
+  const identity = c.get("identity");
+  if (identity.role === "viewer") throw new OutpostError("FORBIDDEN", "Only owners and members can link an origin.");
+  // Each link that comes or goes is an event and a probe: opening one counts against the user's write budget.
+  const { success } = await c.env.WRITE_LIMITER.limit({ key: `user:${identity.sub}` });
+  if (!success) throw new OutpostError("RATE_LIMITED", "Too many writes; try again in a minute.", { headers: { "Retry-After": "60" } });
+  const who = { sub: identity.sub, email: identity.email, exp: identity.exp, deviceId: identity.deviceId, role: identity.role };
+  return presenceStub(c.env).fetch("https://presence.internal/origin", {
+    headers: { upgrade: "websocket", [WATCHER_HEADER]: JSON.stringify(who) },
+  });
+});
+
 // The edge owns these paths: other methods and sub-paths are answered here and never reach the origin.
 const ALLOW: [Hono<AppEnv>, string, string][] = [
   [heartbeat, "/", "POST"],
@@ -164,6 +180,7 @@ const ALLOW: [Hono<AppEnv>, string, string][] = [
   [presence, "/", "GET, HEAD"],
   [presence, "/ws", "GET"],
   [presence, "/agent", "GET"],
+  [presence, "/origin", "GET"],
 ];
 for (const [app, path, allow] of ALLOW) {
   app.all(path, () => {

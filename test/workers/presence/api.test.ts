@@ -315,7 +315,7 @@ describe("GET /api/presence", () => {
     );
     expect(byId.get(a)).toMatchObject({ status: "working", alive: true, pid: 1, hostname: "h", name: "one", owner: "member@example.com" });
     expect(byId.get(b)).toMatchObject({ status: "ended", alive: false, expiresAt: null, owner: "owner@example.com" });
-    expect(Object.keys(body.origin).sort()).toEqual(["lastSeen", "online"]);
+    expect(Object.keys(body.origin).sort()).toEqual(["lastSeen", "link", "online", "state"]);
     expect(typeof body.seq).toBe("number");
   });
 

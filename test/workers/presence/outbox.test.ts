@@ -123,7 +123,7 @@ describe("delivery", () => {
 });
 
 describe("origin reachability", () => {
-  it("probes /health every 30 s while a session is live, and phones see origin_offline and origin_online with lastSeen", async () => {
+  it("probes /health every 30 s while a session is live; a failure is confirmed 2 s later before phones see origin_offline", async () => {
     const stub = hub();
     const socket = await watchHub(stub);
     await socket.next((m) => m.type === "snapshot");
@@ -131,23 +131,33 @@ describe("origin reachability", () => {
     await stub.heartbeat(CALLER, [{ id: "s1" }]);
     await runDueAlarm(stub);
     const online = await socket.next((m) => (m.event as { type?: string } | undefined)?.type === "origin_online");
-    expect(online.event).toMatchObject({ data: { online: true, lastSeen: new Date(t0).toISOString() } });
+    expect(online.event).toMatchObject({ data: { online: true, state: "online", link: false, lastSeen: new Date(t0).toISOString() } });
     expect(origin.state.probes).toBe(1);
     // Keep the session alive; the next probe is due 30 s after the first.
     origin.state.health = 503;
+    const seq = (await stub.stats()).lastSeq;
     for (let t = 1; t <= 30; t++) {
       clock.advance(1000);
       await stub.heartbeat(CALLER, [{ id: "s1" }]);
       await runDueAlarm(stub);
     }
     expect(origin.state.probes).toBe(2);
+    // One failed probe changes nothing; the confirming one, 2 s later, does.
+    expect((await stub.stats()).lastSeq).toBe(seq);
+    expect((await stub.list()).origin.state).toBe("online");
+    for (let t = 1; t <= 2; t++) {
+      clock.advance(1000);
+      await stub.heartbeat(CALLER, [{ id: "s1" }]);
+      await runDueAlarm(stub);
+    }
+    expect(origin.state.probes).toBe(3);
     const offline = await socket.next((m) => (m.event as { type?: string } | undefined)?.type === "origin_offline");
-    expect(offline.event).toMatchObject({ data: { online: false, lastSeen: new Date(t0).toISOString() } });
-    expect((await stub.list()).origin).toEqual({ online: false, lastSeen: new Date(t0).toISOString() });
+    expect(offline.event).toMatchObject({ data: { online: false, state: "offline", lastSeen: new Date(t0).toISOString() } });
+    expect((await stub.list()).origin).toEqual({ online: false, state: "offline", link: false, lastSeen: new Date(t0).toISOString() });
     socket.close();
   });
 
-  it("the gateway's reports flip the state (events only on changes) and retry the outbox at once", async () => {
+  it("the gateway's reports flip the state after two failures in a row (events only on changes) and retry the outbox at once", async () => {
     const stub = hub();
     origin.state.events = 503;
     await exits(stub, ["a"]);
@@ -156,6 +166,9 @@ describe("origin reachability", () => {
     expect(retryAt).toBeGreaterThan(Date.now());
     const seq = (await stub.stats()).lastSeq;
     await stub.reportOrigin(false);
+    expect((await stub.stats()).lastSeq).toBe(seq);
+    await stub.reportOrigin(false);
+    expect((await stub.stats()).lastSeq).toBe(seq + 1);
     await stub.reportOrigin(false);
     expect((await stub.stats()).lastSeq).toBe(seq + 1);
     expect(await alarmOf(stub)).toBe(retryAt); // still backing off
@@ -186,10 +199,15 @@ describe("origin reachability", () => {
     for (const ok of [false, false, false, true, true, false]) reportOriginOutcome(testEnv, ctx, ok);
     expect(pending).toHaveLength(3);
     await Promise.all(pending);
-    expect((await stub.list()).origin.online).toBe(false);
+    // false, true, false reached the hub: online, and the one failure since waits for its confirming probe.
+    expect((await stub.list()).origin.state).toBe("online");
     const seq = (await stub.list()).seq;
+    origin.state.health = 503;
+    clock.advance(2000);
+    expect(await runDueAlarm(stub)).toBe(true);
+    expect(await stub.list()).toMatchObject({ seq: seq + 1, origin: { online: false, state: "offline" } });
     reportOriginOutcome(testEnv, ctx, true);
     await Promise.all(pending);
-    expect(await stub.list()).toMatchObject({ seq: seq + 1, origin: { online: true, lastSeen: new Date(Date.now()).toISOString() } });
+    expect(await stub.list()).toMatchObject({ seq: seq + 2, origin: { online: true, state: "online", lastSeen: new Date(Date.now()).toISOString() } });
   });
 });

@@ -122,9 +122,9 @@ describe("resume", () => {
 
   it("from before the last 10,000 events: reset:true; from within them: the missed events", async () => {
     const stub = hub();
-    // Origin reports make an event each: the quickest way to fill the log.
+    // Origin reports are the quickest way to fill the log: up, then down after two failures (debounced), 2 events in 3.
     await runInDurableObject(stub, async (instance: PresenceHub) => {
-      for (let i = 0; i < 10_005; i++) await instance.reportOrigin(i % 2 === 0);
+      for (let i = 0; i < 15_007; i++) await instance.reportOrigin(i % 3 === 0);
     });
     const old = await watchHub(stub, 4);
     expect(await old.next()).toMatchObject({ type: "snapshot", reset: true, seq: 10_005 });

@@ -4,23 +4,37 @@ import { feed, type FeedState } from "../presence.ts";
 import { isActive, type SessionView } from "../../../shared/api-types.ts";
 import { Badge, Frame, Notice, sessionTone, Spinner, When } from "../ui.tsx";
 
+const ORIGIN_LABEL = { online: "Laptop online", offline: "Laptop offline", unreachable: "Laptop unreachable" } as const;
+
+/** The laptop's one state: online, offline (asleep or gone, with when it was last seen), or unreachable (awake, tunnel down). */
 function OriginCard(props: { state: FeedState; now: number }) {
   const origin = props.state.origin;
   if (!origin) return null;
+  const seen = origin.lastSeen ? ago(origin.lastSeen, props.now) : null;
+  const detail =
+    origin.state === "online"
+      ? origin.link
+        ? "Awake and reachable"
+        : seen
+          ? `Reachable · checked ${seen}`
+          : "Reachable through the tunnel"
+      : origin.state === "unreachable"
+        ? "Awake, but the tunnel is not answering"
+        : seen
+          ? `Asleep or stopped · last seen ${seen}`
+          : "Not seen yet";
   return (
-    <section class={`card origin ${origin.online ? "up" : "down"}`} aria-label="Laptop" data-testid="origin" data-online={String(origin.online)}>
+    <section
+      class={`card origin ${origin.state === "online" ? "up" : origin.state === "unreachable" ? "warn" : "down"}`}
+      aria-label="Laptop"
+      data-testid="origin"
+      data-online={String(origin.online)}
+      data-state={origin.state}
+    >
       <span class="dot" aria-hidden="true" />
       <div>
-        <strong>{origin.online ? "Laptop online" : "Laptop offline"}</strong>
-        <p class="sub">
-          {origin.online
-            ? origin.lastSeen
-              ? `Reachable · checked ${ago(origin.lastSeen, props.now)}`
-              : "Reachable through the tunnel"
-            : origin.lastSeen
-              ? `Last seen ${ago(origin.lastSeen, props.now)}`
-              : "Not seen yet"}
-        </p>
+        <strong>{ORIGIN_LABEL[origin.state]}</strong>
+        <p class="sub">{detail}</p>
       </div>
     </section>
   );
