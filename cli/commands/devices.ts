@@ -36,21 +36,28 @@ async function list(options: Options): Promise<void> {
   const body = await edgeCall(() => session.client().request<DeviceList>(PATHS.devices));
   if (options.json) return out.json(body);
   const devices = body.devices.filter((d) => options.all || d.revokedAt === null);
-  if (devices.length === 0) return out.line("No devices.");
-  out.line(
-    table(
-      ["ID", "KIND", "NAME", "HOST", "EMAIL", "LAST SEEN", "STATE"],
-      devices.map((d) => [
-        d.id,
-        d.kind,
-        d.name,
-        [d.hostname, d.platform].filter(Boolean).join(" / "),
-        d.email,
-        relativeTime(d.lastSeenAt),
-        d.revokedAt !== null ? "revoked" : d.id === body.current ? "this device" : "active",
-      ]),
-    ),
-  );
+  const linked = new Set(body.originLinks.map((l) => l.deviceId));
+  if (devices.length === 0) out.line("No devices.");
+  else {
+    out.line(
+      table(
+        ["ID", "KIND", "NAME", "HOST", "EMAIL", "LAST SEEN", "STATE"],
+        devices.map((d) => [
+          d.id,
+          d.kind,
+          d.name,
+          [d.hostname, d.platform].filter(Boolean).join(" / "),
+          d.email,
+          relativeTime(d.lastSeenAt),
+          [d.revokedAt !== null ? "revoked" : d.id === body.current ? "this device" : "active", linked.has(d.id) && d.revokedAt === null ? "origin linked" : ""]
+            .filter(Boolean)
+            .join(", "),
+        ]),
+      ),
+    );
+  }
+  // A link whose credential names no device (OUTPOST_TOKEN) has no row above.
+  for (const l of body.originLinks.filter((l) => l.deviceId === null)) out.line(`origin link by ${l.email} (a token with no device), since ${l.connectedAt}`);
 }
 
 async function revoke(id: string | undefined, options: Options): Promise<void> {

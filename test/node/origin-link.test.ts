@@ -10,7 +10,7 @@ import { bearer } from "../support/http-client.ts";
 import { MEMBER, OWNER } from "../support/identity.ts";
 import { spawnOrigin, trustEdgeEnv, type SpawnedOrigin } from "../support/spawn-origin.ts";
 import { startStack, type Stack } from "../support/stack.ts";
-import { startCli, tempDir } from "./cli/helpers.ts";
+import { runCli, startCli, tempDir } from "./cli/helpers.ts";
 
 interface OriginState {
   online: boolean;
@@ -54,6 +54,23 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A config directory holding the owner's signed-in CLI session for this stack, as `outpost login` leaves it. */
+function storedCredentials(): string {
+  const xdg = tempDir();
+  mkdirSync(join(xdg, "outpost"), { recursive: true, mode: 0o700 });
+  const credentials = {
+    version: 1,
+    url: stack.edgeUrl,
+    provider: "outpost",
+    access_token: ownerToken,
+    refresh_token: "unused",
+    expires_at: Date.now() + 600_000,
+    email: OWNER,
+  };
+  writeFileSync(join(xdg, "outpost", "credentials.json"), JSON.stringify(credentials), { mode: 0o600 });
+  return xdg;
 }
 
 /** The origin on its fixed port (the Worker's ORIGIN_URL), linked to the edge as the owner with OUTPOST_TOKEN. */
@@ -149,21 +166,14 @@ describe("the origin's link, over real processes", () => {
     const res = await fetch(`${stack.edgeUrl}/api/devices`, { headers: bearer(ownerToken) });
     const body = (await res.json()) as { originLinks: { deviceId: string | null; email: string }[] };
     expect(body.originLinks).toEqual([expect.objectContaining({ deviceId: null, email: OWNER })]);
+    // And `outpost devices` says so.
+    const listed = await runCli(["devices"], { xdg: storedCredentials(), env: trustEdgeEnv() as Record<string, string> });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`origin link by ${OWNER} (a token with no device)`);
   });
 
   it("`outpost origin` signs its link in as the user signed in on this computer, and says goodbye when stopped", async () => {
-    const xdg = tempDir();
-    mkdirSync(join(xdg, "outpost"), { recursive: true, mode: 0o700 });
-    const credentials = {
-      version: 1,
-      url: stack.edgeUrl,
-      provider: "outpost",
-      access_token: ownerToken,
-      refresh_token: "unused",
-      expires_at: Date.now() + 600_000,
-      email: OWNER,
-    };
-    writeFileSync(join(xdg, "outpost", "credentials.json"), JSON.stringify(credentials), { mode: 0o600 });
+    const xdg = storedCredentials();
     const cli = await startCli(["origin", "--port", "0", "--edge", stack.edgeUrl, "--data-dir", tempDir("outpost-origin-")], {
       xdg,
       env: trustEdgeEnv() as Record<string, string>,

@@ -4,11 +4,20 @@ import { api, errorMessage, useApi } from "../api.ts";
 import { auth, signOut } from "../auth.ts";
 import { platformName, useNow, useStore } from "../lib.ts";
 import { Badge, Frame, Notice, Spinner, When } from "../ui.tsx";
-import type { DeviceList, DeviceRecord } from "../../../shared/api-types.ts";
+import type { DeviceList, DeviceRecord, OriginLinkView } from "../../../shared/api-types.ts";
 import type { EnrollLink } from "../../../shared/identity.ts";
 import { devicePath, PATHS } from "../../../shared/paths.ts";
 
-function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolean; showOwner: boolean; now: number; onRevoked: () => void }) {
+function DeviceRow(props: {
+  d: DeviceRecord;
+  /** The origin link this device's credential holds open (`outpost origin` on that computer), if any. */
+  link: OriginLinkView | undefined;
+  current: boolean;
+  canRevoke: boolean;
+  showOwner: boolean;
+  now: number;
+  onRevoked: () => void;
+}) {
   const { d, now } = props;
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -35,6 +44,7 @@ function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolea
         <span class="badges">
           {props.current && <Badge tone="ok">This browser</Badge>}
           {d.revokedAt ? <Badge tone="muted">Revoked</Badge> : d.kind === "cli" && <Badge tone="idle">CLI</Badge>}
+          {props.link && !d.revokedAt && <Badge tone="ok">Origin linked</Badge>}
         </span>
       </div>
       <p class="sub">
@@ -52,6 +62,11 @@ function DeviceRow(props: { d: DeviceRecord; current: boolean; canRevoke: boolea
         ) : (
           <span>
             Last used <When at={d.lastSeenAt} now={now} />
+          </span>
+        )}
+        {props.link && !d.revokedAt && (
+          <span data-testid="device-link">
+            Origin linked <When at={props.link.connectedAt} now={now} />
           </span>
         )}
       </p>
@@ -124,10 +139,15 @@ export function DevicesPage() {
   const list = result.data?.devices ?? [];
   const active = list.filter((d) => !d.revokedAt);
   const revoked = list.filter((d) => d.revokedAt);
+  const links = result.data?.originLinks ?? [];
+  // Links whose credential names no device (OUTPOST_TOKEN, a Supabase token): listed on their own; revoking the
+  // token's user or device is how they end.
+  const unattached = links.filter((l) => !l.deviceId || !list.some((d) => d.id === l.deviceId));
   const row = (d: DeviceRecord) => (
     <DeviceRow
       key={d.id}
       d={d}
+      link={links.find((l) => l.deviceId === d.id)}
       now={now}
       current={d.id === result.data?.current}
       canRevoke={owner || d.email === user?.email}
@@ -148,6 +168,30 @@ export function DevicesPage() {
       )}
       {result.state === "loading" && !result.data && <Spinner label="Loading devices…" />}
       {result.data && (list.length === 0 ? <Notice>No devices yet.</Notice> : <ul class="list">{active.map(row)}</ul>)}
+      {unattached.length > 0 && (
+        <>
+          <h2>Origin links without a device</h2>
+          <ul class="list">
+            {unattached.map((l) => (
+              <li class="card device" data-testid="origin-link" key={`${l.email}:${l.connectedAt}`}>
+                <div class="row">
+                  <strong>Origin link</strong>
+                  <Badge tone="ok">Linked</Badge>
+                </div>
+                <p class="sub">{l.email} · a token given to outpost origin (OUTPOST_TOKEN)</p>
+                <p class="meta">
+                  <span>
+                    Linked <When at={l.connectedAt} now={now} />
+                  </span>
+                  <span>
+                    Last ping <When at={l.lastSeen} now={now} />
+                  </span>
+                </p>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
       {revoked.length > 0 && (
         <details class="revoked-list">
           <summary>Revoked ({revoked.length})</summary>
