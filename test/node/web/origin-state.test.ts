@@ -33,6 +33,14 @@ describe.skipIf(!hasChromium)("the laptop's state on the phone", () => {
     await expect.poll(() => card.getAttribute("data-state"), { timeout: 15_000 }).toBe("online");
     expect(await card.textContent()).toContain("Laptop online");
 
+    // The link is listed with the devices: this one signs in with a token that names no device, so on its own.
+    await page.goto(`${stack.edgeUrl}/devices`);
+    const link = page.getByTestId("origin-link");
+    await link.waitFor();
+    expect(await link.textContent()).toContain(OWNER);
+    await page.goto(`${stack.edgeUrl}/`);
+    await expect.poll(() => card.getAttribute("data-state"), { timeout: 15_000 }).toBe("online");
+
     // What ORIGIN_URL points at stops answering, while the linked origin keeps pinging: the tunnel is down.
     stack.origin!.child.kill("SIGKILL");
     await expect.poll(() => card.getAttribute("data-state"), { timeout: 45_000 }).toBe("unreachable");
