@@ -1,4 +1,5 @@
 // Device-code login (RFC 8628): codes for a CLI to poll with, the phone's lookup and decision, and expiry.
+import type { LoginRequest } from "../../shared/identity.ts";
 import { GuessLimits } from "./guess-limits.ts";
 import type { Grant, RefreshTokens } from "./refresh-tokens.ts";
 import { randomToken, sha256, type DeviceCodeRow } from "./schema.ts";
@@ -13,21 +14,11 @@ export const KEEP_EXPIRED_MS = 10 * 60 * 1000;
 // RFC 8628 §6.1: consonants only, so no words and no confusable 0/O or 1/I.
 const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
 
-export interface ClientInfo {
+/** What /auth/device/code records: the request as the approver will see it (shared LoginRequest), and its client_id. */
+export type ClientInfo = Omit<LoginRequest, "userCode" | "createdAt" | "expiresAt"> & {
   /** The OAuth client_id the code is issued to; polls must name it. */
   clientId: string;
-  clientName: string;
-  hostname: string;
-  platform: string;
-  arch: string;
-  ip: string;
-  location: string;
-  /** Cloudflare's geolocation of the request (ISO country, city) and its network (AS number, organization). */
-  country: string;
-  city: string;
-  asn: number | null;
-  asOrganization: string;
-}
+};
 
 /** How the approver came by the code: typed by hand, or opened from a link (verification_uri_complete, RFC 8628 §3.3.1). */
 export type CodeSource = "typed" | "link";
@@ -40,7 +31,7 @@ export type PollResult =
 export type LookupResult =
   | {
       ok: true;
-      request: Omit<ClientInfo, "clientId"> & { userCode: string; createdAt: number; expiresAt: number };
+      request: LoginRequest;
       /** "second_half": the code was opened from a link, so approving it needs `confirm` (RFC 8628 §5.4). */
       confirmation: "none" | "second_half";
     }

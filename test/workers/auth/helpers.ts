@@ -4,6 +4,7 @@ import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK, type JW
 import { expect } from "vitest";
 import worker from "../../../worker/index.ts";
 import { sha256 } from "../../../durable-objects/account/schema.ts";
+import type { DeviceCodeResponse, TokenResponse } from "../../../shared/identity.ts";
 
 export type TestEnv = Env & { TEST_PREVIOUS_SIGNING_KEY: string };
 const testEnv = env as TestEnv;
@@ -244,22 +245,7 @@ export async function rewindPoll(deviceCode: string, byMs?: number): Promise<voi
 
 export const ALLOWED_ORIGIN = { origin: BASE };
 
-export interface DeviceCodeResponse {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-}
-
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  refresh_token: string;
-  device_id: string;
-}
+export type { DeviceCodeResponse, TokenResponse };
 
 export async function startDeviceLogin(fields: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<DeviceCodeResponse> {
   const res = await call("/auth/device/code", jsonInit({ client_id: CLIENT_ID, hostname: "laptop", platform: "linux", arch: "x64", ...fields }, headers));
