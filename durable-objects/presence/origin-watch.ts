@@ -97,6 +97,9 @@ export class OriginWatch {
       return;
     }
     const at = Date.now();
+    // The tunnel answers: whatever waits in the outbox goes now, even when the state was online already (the link can
+    // come back before the tunnel does, and its flush then failed into the backoff).
+    if (ok) this.#outbox.retryNow();
     this.#change((reach) => reach.observe(ok, at, generation, this.links.alive(at)), at);
     // Only once the outcome is stored: the runtime's retry of an alarm that threw before this probes again.
     this.#probeAt = at + this.#reach.nextProbeIn();
